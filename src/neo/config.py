@@ -1,0 +1,117 @@
+"""Settings: defaults < neo.toml < NEO_* environment variables < explicit arguments.
+
+The token comes from TUSHARE_TOKEN only and is held as a SecretStr, so it never shows in a repr,
+a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from neo.errors import ConfigError
+
+DEFAULT_TUSHARE_URL = "http://api.tushare.pro"
+
+# Calls per minute per API for a 5000-point account; NOTES.md: daily 500/min, stock_basic 50/min.
+# Everything not listed uses `default_quota`. 0 means no limit on our side.
+DEFAULT_QUOTAS: dict[str, int] = {"stock_basic": 50}
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("NEO_CONFIG", "neo.toml"))
+
+
+class Settings(BaseSettings):
+    """All of neo's settings. Every field can be set in neo.toml or as NEO_<FIELD> (upper case)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEO_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    home: Path = Field(Path("data"), description="Data root: parquet/, metadata.db, queue and state files.")
+    tushare_url: str = Field(DEFAULT_TUSHARE_URL, description="Base URL of the Tushare Pro HTTP API.")
+    token: SecretStr | None = Field(
+        None, validation_alias="TUSHARE_TOKEN", description="Tushare Pro token (TUSHARE_TOKEN only)."
+    )
+    timeout: float = Field(30.0, gt=0, description="Seconds to wait for one HTTP reply.")
+    retries: int = Field(5, ge=0, description="Retries of a transient failure before failing loudly.")
+    backoff_base: float = Field(0.5, ge=0, description="First retry delay in seconds (doubles each time).")
+    backoff_max: float = Field(30.0, ge=0, description="Upper bound of one retry delay in seconds.")
+    quota_waits: int = Field(5, ge=0, description="How often to wait out a per-minute quota reply.")
+    quota_window: float = Field(60.0, gt=0, description="Length of the quota window in seconds.")
+    default_quota: int = Field(500, ge=0, description="Calls per window per API unless set in `quotas`.")
+    quotas: dict[str, int] = Field(
+        default_factory=dict, description="Per-API calls per window, e.g. {daily = 500}."
+    )
+    row_caps: dict[str, int] = Field(
+        default_factory=dict, description="Per-API row cap overrides (page size); see `neo datasets`."
+    )
+
+    @field_validator("tushare_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            return None
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_path()))
+
+    def quota_for(self, api: str) -> int:
+        return self.quotas.get(api, DEFAULT_QUOTAS.get(api, self.default_quota))
+
+    def token_value(self) -> str:
+        if self.token is None:
+            raise ConfigError(
+                "TUSHARE_TOKEN is not set: export your Tushare Pro token, "
+                "or run `neo demo` to try neo offline on the built-in simulator"
+            )
+        return self.token.get_secret_value()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning any problem into a one-line ConfigError."""
+    if "token" in overrides:  # the field is read from TUSHARE_TOKEN; code passes it by alias
+        overrides["TUSHARE_TOKEN"] = overrides.pop("token")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(f"unknown setting {where!r} (in {config_path()} or NEO_* variables)") from None
+        raise ConfigError(f"bad setting {where}: {err['msg']}") from None
+    except Exception as exc:  # a TOML syntax error surfaces here
+        raise ConfigError(f"cannot read {config_path()}: {exc}") from None

@@ -1,0 +1,161 @@
+"""What a dataset is: its fields and Arrow types, key, date column, download strategy and row cap.
+
+A DatasetSpec is the single source of a dataset's schema and key: the client casts replies with it,
+and the writer, the views, compaction and verify all read it from here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from neo.errors import SchemaError
+
+
+class Strategy(StrEnum):
+    """How the planner covers a dataset with API calls."""
+
+    TRADE_DATE = "trade_date"  # one call per open trade date (whole market per call)
+    WEEK_END = "week_end"  # one call per last open day of a week
+    MONTH_END = "month_end"  # one call per last open day of a month
+    PERIOD = "period"  # one call per report period (quarter end) through the *_vip API
+    STOCK = "stock"  # one call per ts_code over a date window (APIs with no whole-market form)
+    SNAPSHOT = "snapshot"  # the whole table each time, replaced as a whole
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: pa.DataType
+    default: bool  # returned by the API when `fields` is empty
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str  # dataset name: lake directory and view name
+    api: str  # the API that downloads it in bulk (e.g. income_vip for income)
+    fields: tuple[Field, ...]
+    key: tuple[str, ...]
+    date_column: str | None  # drives the year partition; None for undated snapshots
+    strategy: Strategy
+    row_cap: int  # rows per call of `api`: replies this long are paged
+    apis: tuple[str, ...] = ()  # every API whose replies have this dataset's fields
+    snapshot_calls: tuple[dict[str, str], ...] = ({},)  # params of each call of a snapshot
+    latest_key: tuple[str, ...] | None = None  # versioned datasets: one latest row per this key
+    version_order: tuple[str, ...] = ()  # versioned datasets: columns ordering versions, newest last
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(f.name, f.type) for f in self.fields])
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def conform(self, table: pa.Table) -> pa.Table:
+        """Cast to exactly the declared schema: missing columns become typed nulls, extra ones go."""
+        n = table.num_rows
+        cols = []
+        for f in self.fields:
+            if f.name in table.column_names:
+                cols.append(cast_array(table.column(f.name), f.type, f"{self.name}.{f.name}"))
+            else:
+                cols.append(pa.nulls(n, f.type))
+        return pa.Table.from_arrays(cols, schema=self.schema)
+
+    def cast(self, table: pa.Table) -> pa.Table:
+        """Cast the columns present to their declared types, keeping the reply's column set and order."""
+        types = {f.name: f.type for f in self.fields}
+        cols, names = [], []
+        for name in table.column_names:
+            col = table.column(name)
+            cols.append(cast_array(col, types[name], f"{self.name}.{name}") if name in types else col)
+            names.append(name)
+        return pa.Table.from_arrays(cols, names=names)
+
+
+def _to_date(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    if pa.types.is_integer(arr.type):
+        arr = pc.cast(arr, pa.string())
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        arr = pc.utf8_trim_whitespace(arr)
+        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+        arr = pc.strptime(arr, format="%Y%m%d", unit="s")
+    return pc.cast(arr, pa.date32())
+
+
+def cast_array(
+    arr: pa.ChunkedArray | pa.Array, target: pa.DataType, what: str = "column"
+) -> pa.ChunkedArray | pa.Array:
+    """Cast one column to its declared type, accepting what Tushare replies really contain.
+
+    Numbers may arrive as text, dates as 'YYYYMMDD' text or integers, flags as integers or text,
+    and a column that is null in a whole batch arrives as Arrow type null.
+    """
+    if arr.type == target:
+        return arr
+    try:
+        if pa.types.is_null(arr.type):
+            return pa.nulls(len(arr), target)
+        if target == pa.date32():
+            return _to_date(arr)
+        if pa.types.is_string(arr.type) and not pa.types.is_string(target):
+            trimmed = pc.utf8_trim_whitespace(arr)
+            arr = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+        return pc.cast(arr, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SchemaError(f"{what}: cannot cast {arr.type} to {target}: {first_line}") from None
+
+
+def rows_to_table(fields: list[str], items: list[list[Any]], spec: DatasetSpec | None) -> pa.Table:
+    """Turn a Tushare reply's `fields` + `items` into an Arrow table, typed by the spec when known."""
+    columns: list[Any] = [list(c) for c in zip(*items, strict=True)] if items else [[] for _ in fields]
+    types = {f.name: f.type for f in spec.fields} if spec else {}
+    arrays = []
+    for name, values in zip(fields, columns, strict=True):
+        target = types.get(name)
+        arrays.append(_build_array(values, target, f"{spec.name if spec else 'reply'}.{name}"))
+    return pa.Table.from_arrays(arrays, names=list(fields))
+
+
+def _build_array(values: list[Any], target: pa.DataType | None, what: str) -> pa.Array:
+    if target is not None and target != pa.date32():
+        try:
+            return pa.array(values, type=target)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass  # mixed or textual values: infer, then cast below
+    try:
+        arr = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array([None if v is None else str(v) for v in values], type=pa.string())
+    return cast_array(arr, target, what) if target is not None else arr
+
+
+# --- building specs from the API field lists shipped in fields.json -------------------------------
+
+ARROW_TYPES = {"float": pa.float64(), "str": pa.string(), "int": pa.int64()}
+
+
+@cache
+def api_fields() -> dict[str, Any]:
+    """The field lists of every known API (a compact copy of shared/tushare/schemas.json)."""
+    text = resources.files("neo.datasets").joinpath("fields.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def fields_of(api: str, overrides: dict[str, pa.DataType] | None = None) -> tuple[Field, ...]:
+    out = []
+    for f in api_fields()[api]["fields"]:
+        typ = pa.date32() if f.get("format") == "YYYYMMDD" else ARROW_TYPES[f["type"]]
+        out.append(Field(f["name"], (overrides or {}).get(f["name"], typ), f["default"]))
+    return tuple(out)
