@@ -1,0 +1,34 @@
+"""AppContainer: the composition root that builds neo's components from settings, once each."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from neo.config import Settings, load_settings
+from neo.sources.quota import QuotaGate
+from neo.sources.tushare import TushareClient
+
+
+class AppContainer:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+
+    @cached_property
+    def quota(self) -> QuotaGate:
+        return QuotaGate(self.settings)
+
+    @cached_property
+    def client(self) -> TushareClient:
+        return TushareClient(self.settings, quota=self.quota)
+
+    def close(self) -> None:
+        if "client" in self.__dict__:
+            self.client.close()
+        if "quota" in self.__dict__:
+            self.quota.close()
+
+    def __enter__(self) -> AppContainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Data sources. Tushare Pro is the only one; the simulator speaks the same protocol."""

@@ -1,0 +1,64 @@
+"""Per-API call quotas enforced on our side, shared by every thread and process on one machine.
+
+pyrate-limiter keeps a sliding-window log per API in a SQLite file under the data root, guarded by
+a file lock, so N fast workers in M processes together never exceed the configured calls per
+window. A sliding window at the configured rate never trips the server's fixed or sliding window,
+provided the window we keep is a little longer than the server's: a call is stamped when it is
+admitted but reaches the server a few milliseconds later, and pyrate-limiter stamps a call that
+waited with its planned, not its actual, wake-up time. MARGIN covers both.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from pyrate_limiter import Limiter, Rate, SQLiteBucket
+
+from neo.config import Settings
+
+
+def margin(window: float) -> float:
+    """Seconds added to our window: 1% of it (0.6 s of a minute), at least 250 ms."""
+    return max(0.25, 0.01 * window)
+
+
+class QuotaGate:
+    """`acquire(api)` blocks until one more call to `api` fits in the window."""
+
+    def __init__(self, settings: Settings, path: Path | None = None) -> None:
+        self._settings = settings
+        self._path = path or settings.state_dir / "quota.sqlite"
+        self._limiters: dict[str, Limiter | None] = {}
+        self._lock = threading.Lock()
+
+    def _limiter(self, api: str) -> Limiter | None:
+        with self._lock:
+            if api not in self._limiters:
+                per_window = self._settings.quota_for(api)
+                if per_window <= 0:
+                    self._limiters[api] = None
+                else:
+                    self._path.parent.mkdir(parents=True, exist_ok=True)
+                    window = self._settings.quota_window
+                    window_ms = int((window + margin(window)) * 1000)
+                    bucket = SQLiteBucket.init_from_file(
+                        [Rate(per_window, window_ms)],
+                        table=f"quota_{api}_{per_window}_{window_ms}",
+                        db_path=str(self._path),
+                        use_file_lock=True,
+                    )
+                    self._limiters[api] = Limiter(bucket, buffer_ms=20)
+            return self._limiters[api]
+
+    def acquire(self, api: str) -> None:
+        limiter = self._limiter(api)
+        if limiter is not None:
+            limiter.try_acquire(api, blocking=True)
+
+    def close(self) -> None:
+        with self._lock:
+            for limiter in self._limiters.values():
+                if limiter is not None:
+                    limiter.close()
+            self._limiters.clear()

@@ -1,0 +1,257 @@
+"""Tushare Pro HTTP client: the real protocol, paging past row caps, classified errors, retries
+with backoff and jitter, and per-API quotas shared across threads and processes.
+
+An HTTP failure is never mistaken for "no data": only a well-formed reply with code 0 returns rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pyarrow as pa
+
+from neo import logs
+from neo.config import Settings
+from neo.datasets import spec_for_api
+from neo.datasets.spec import api_fields, rows_to_table
+from neo.sources.errors import (
+    BadRequestError,
+    PagingError,
+    QuotaError,
+    RetriesExhaustedError,
+    TransientError,
+    TushareError,
+    classify,
+)
+from neo.sources.quota import QuotaGate
+
+log = logging.getLogger("neo.tushare")
+
+FALLBACK_ROW_CAP = 5000  # for APIs neo has no spec for; conservative, see neo.datasets
+
+
+@dataclass(frozen=True)
+class Page:
+    fields: list[str]
+    items: list[list[Any]]
+    has_more: bool
+
+
+class TushareClient:
+    """One client per process is enough: it is thread-safe and pools connections."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        quota: QuotaGate | None = None,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self._token = settings.token_value()
+        logs.register_secret(self._token)
+        self._url = settings.tushare_url
+        self._quota = quota
+        self._http = http or httpx.Client(
+            timeout=settings.timeout, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        )
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self.stats: Counter[str] = Counter()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TushareClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"TushareClient(url={self._url!r}, token=***)"
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.stats[key] += n
+
+    def row_cap(self, api: str) -> int:
+        """Rows per page of `api`: a setting, else the documented cap, else the dataset's assumption."""
+        if api in self.settings.row_caps:
+            return self.settings.row_caps[api]
+        documented = api_fields().get(api, {}).get("max_rows")
+        if documented:
+            return int(documented)
+        spec = spec_for_api(api)
+        return spec.row_cap if spec is not None and spec.api == api else FALLBACK_ROW_CAP
+
+    # -- one call ----------------------------------------------------------------------------------
+
+    def call(self, api: str, params: dict[str, Any] | None = None, fields: Iterable[str] | str = "") -> Page:
+        """One API call, retried until it returns a well-formed reply or fails loudly."""
+        body = {
+            "api_name": api,
+            "token": self._token,
+            "params": params or {},
+            "fields": fields if isinstance(fields, str) else ",".join(fields),
+        }
+        attempt = quota_waits = 0
+        while True:
+            if self._quota is not None:
+                self._quota.acquire(api)
+            try:
+                return self._post(api, body)
+            except QuotaError as exc:
+                if quota_waits >= self.settings.quota_waits:
+                    raise RetriesExhaustedError(
+                        api, f"still over quota after {quota_waits} waits ({exc.msg})", exc.code, exc.msg
+                    ) from None
+                quota_waits += 1
+                delay = self.settings.quota_window * random.uniform(1.0, 1.1)
+                self._count("quota_waits")
+                log.warning("%s: server quota reached; waiting %.1fs for the window", api, delay)
+                self._sleep(delay)
+            except TransientError as exc:
+                if attempt >= self.settings.retries:
+                    raise RetriesExhaustedError(
+                        api,
+                        f"failed after {attempt + 1} attempts, last: {exc.args[0].split(': ', 1)[1]}",
+                        exc.code,
+                        exc.msg,
+                    ) from None
+                delay = min(self.settings.backoff_max, self.settings.backoff_base * 2**attempt)
+                delay *= random.uniform(0.5, 1.0)  # jitter spreads retries of concurrent workers
+                attempt += 1
+                self._count("retries")
+                log.warning("%s; retry %d/%d in %.2fs", exc, attempt, self.settings.retries, delay)
+                self._sleep(delay)
+
+    def _post(self, api: str, body: dict[str, Any]) -> Page:
+        started = time.perf_counter()
+        self._count("requests")
+        try:
+            resp = self._http.post(
+                self._url, content=orjson.dumps(body), headers={"Content-Type": "application/json"}
+            )
+        except httpx.TimeoutException:
+            raise TransientError(api, f"no reply within {self.settings.timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            raise TransientError(api, f"connection failed ({type(exc).__name__}: {exc})") from None
+        if resp.status_code != 200:
+            if resp.status_code >= 500 or resp.status_code in (408, 429):
+                raise TransientError(api, f"HTTP {resp.status_code} from the server")
+            raise BadRequestError(api, f"HTTP {resp.status_code} from {self._url}; check NEO_TUSHARE_URL")
+        page = self._parse(api, resp.content)
+        log.debug(
+            "%s %s -> %d rows in %.0f ms",
+            api,
+            body["params"],
+            len(page.items),
+            (time.perf_counter() - started) * 1000,
+        )
+        return page
+
+    @staticmethod
+    def _parse(api: str, content: bytes) -> Page:
+        try:
+            reply = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            raise TransientError(api, f"malformed reply body ({len(content)} bytes, not JSON)") from None
+        if not isinstance(reply, dict) or "code" not in reply:
+            raise TransientError(api, "malformed reply (no code)")
+        code = reply["code"]
+        if code != 0:
+            raise classify(api, int(code) if isinstance(code, int | float) else -1, str(reply.get("msg", "")))
+        data = reply.get("data")
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("fields"), list)
+            or not isinstance(data.get("items"), list)
+        ):
+            raise TransientError(api, "malformed reply (code 0 without data.fields/items)")
+        fields, items = data["fields"], data["items"]
+        if any(not isinstance(row, list) or len(row) != len(fields) for row in items):
+            raise TransientError(api, "malformed reply (a row does not match the fields)")
+        return Page(fields, items, bool(data.get("has_more")))
+
+    # -- a whole query -----------------------------------------------------------------------------
+
+    def query(
+        self, api: str, params: dict[str, Any] | None = None, fields: Iterable[str] | str = ""
+    ) -> pa.Table:
+        """All rows of a query as an Arrow table cast to the dataset's declared types.
+
+        Pages with limit/offset whenever a page is full. When the user passes limit or offset,
+        exactly that one page is fetched.
+        """
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        if "limit" in params or "offset" in params:
+            page = self.call(api, params, fields)
+            names, items = page.fields, page.items
+        else:
+            names, items = self._all_pages(api, params, fields)
+        return rows_to_table(names, items, spec_for_api(api))
+
+    def _all_pages(
+        self, api: str, params: dict[str, Any], fields: Iterable[str] | str
+    ) -> tuple[list[str], list]:
+        size = self.row_cap(api)
+        first = self.call(api, {**params, "limit": size, "offset": 0}, fields)
+        names, items = first.fields, list(first.items)
+        last = first
+        while items and (len(last.items) >= size or last.has_more):
+            last = self.call(api, {**params, "limit": size, "offset": len(items)}, fields)
+            if not last.items:
+                break
+            if last.items[0] == first.items[0]:  # rows are keyed, so an equal row means offset was ignored
+                return self._split(api, params, fields, size)
+            if last.fields != names:
+                raise TransientError(api, "pages of one query came back with different fields")
+            items.extend(last.items)
+            self._count("pages")
+        return names, items
+
+    def _split(
+        self, api: str, params: dict[str, Any], fields: Iterable[str] | str, size: int
+    ) -> tuple[list, list]:
+        """The server ignores offset: halve the date range until every part fits in one page."""
+        start, end = params.get("start_date"), params.get("end_date")
+        lo, hi = (_parse_day(start), _parse_day(end)) if start and end else (None, None)
+        if lo is None or hi is None or hi <= lo:
+            raise PagingError(
+                api,
+                f"the reply reached the row cap ({size}) and the server ignores offset; "
+                "narrow the query (e.g. start_date/end_date) so each call returns fewer rows",
+            )
+        mid = lo + (hi - lo) // 2
+        self._count("splits")
+        log.info("%s: server ignores offset; splitting %s-%s", api, start, end)
+        names_a, a = self._all_pages(api, {**params, "end_date": _fmt_day(mid)}, fields)
+        names_b, b = self._all_pages(api, {**params, "start_date": _fmt_day(mid + timedelta(days=1))}, fields)
+        return (names_a if a else names_b), a + b
+
+
+def _parse_day(text: Any) -> date | None:
+    try:
+        s = str(text)
+        return date(int(s[:4]), int(s[4:6]), int(s[6:8])) if len(s) == 8 else None
+    except ValueError:
+        return None
+
+
+def _fmt_day(d: date) -> str:
+    return d.strftime("%Y%m%d")
+
+
+__all__ = ["Page", "TushareClient", "TushareError"]
