@@ -1,0 +1,357 @@
+"""The simulator's HTTP server: Tushare's protocol on `/`, `/dataapi` and `/dataapi/{api_name}`.
+
+It checks the token, honours `fields`, ignores null and unknown params, truncates at each API's row
+cap and pages with limit/offset, answers newest first, enforces per-token per-API quotas with the
+real 40203 message, and injects faults on request. `GET /_sim/stats` reports what it served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+import time
+import uuid
+import zlib
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+import orjson
+
+from neo.datasets import spec_for_api
+from neo.datasets.spec import api_fields
+from neo.sim.market import Market
+from neo.sim.query import Tables, base_api, select
+
+log = logging.getLogger("neo.sim")
+
+MSG_TOKEN = "您的token不对，请确认。"
+MSG_API = "请指定正确的接口名"
+MSG_MINUTE = (
+    "抱歉，您每分钟最多访问该接口{n}次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
+)
+MSG_PERMISSION = "抱歉，您没有接口访问权限，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
+MSG_FIELD = "接口{api}不包含字段{field}"
+MSG_DB = "服务器错误(数据库异常)，请稍后再试！期待您能把错误反馈给我们，谢谢！"
+MSG_INTERNAL = "系统内部错误"
+
+FAULT_KINDS = ("http_5xx", "slow", "quota", "malformed", "db_error")
+
+
+@dataclass
+class SimConfig:
+    stocks: int = 50
+    start: date = date(2023, 1, 1)
+    end: date = date(2024, 12, 31)
+    seed: int = 42
+    token: str | None = None  # only this token is accepted; None accepts any non-empty token
+    quota: int = 0  # calls per window per token per API; 0 = unlimited
+    quota_window: float = 60.0
+    latency_ms: float = 0.0
+    faults: dict[str, float] = field(default_factory=dict)  # probability per kind in FAULT_KINDS
+    slow_ms: float = 35_000.0  # how long a "slow" fault stalls: beyond the client's timeout
+    revise_rate: float = 0.0  # fraction of rows that change each time a request is served again
+    caps: dict[str, int] = field(default_factory=dict)  # row cap overrides per API
+    deny: frozenset[str] = frozenset()  # APIs answered with the permission error
+    ignore_offset: bool = False  # behave like a server that does not honour offset
+
+    def __post_init__(self) -> None:
+        unknown = set(self.faults) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
+        if sum(self.faults.values()) > 1:
+            raise ValueError("fault probabilities add up to more than 1")
+
+    @staticmethod
+    def split_fault_rate(rate: float) -> dict[str, float]:
+        """`--fault-rate F`: F spread evenly over every fault kind."""
+        return {k: rate / len(FAULT_KINDS) for k in FAULT_KINDS}
+
+    def cap(self, api: str) -> int:
+        if api in self.caps:
+            return self.caps[api]
+        documented = api_fields()[api].get("max_rows")
+        if documented:
+            return int(documented)
+        spec = spec_for_api(api)
+        return spec.row_cap if spec is not None else 5000
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    delay: float = 0.0  # seconds to stall before answering
+
+
+class Simulator:
+    """Protocol logic without HTTP: `handle(body, path_api)` -> Reply. Thread-safe."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.market = Market(stocks=config.stocks, start=config.start, end=config.end, seed=config.seed)
+        self.tables = Tables(self.market)
+        self.stats: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._rng = random.Random(config.seed)
+        self._calls: dict[tuple[str, str], deque[float]] = {}
+        self._served: Counter[str] = Counter()  # serve count per request, for revisions
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.stats[key] += n
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.stats)
+
+    def handle(self, raw: bytes, path_api: str | None = None, arrived: float | None = None) -> Reply:
+        """Answer one request; `arrived` (time.monotonic()) is when it reached the server."""
+        arrived = time.monotonic() if arrived is None else arrived
+        self._count("requests")
+        try:
+            req = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return self._error("?", -1000, MSG_INTERNAL)
+        if not isinstance(req, dict):
+            return self._error("?", -1000, MSG_INTERNAL)
+        api = str(req.get("api_name") or path_api or "")
+        token = req.get("token")
+        params = req.get("params") if req.get("params") is not None else {}
+        if (
+            not isinstance(token, str)
+            or not token.strip()
+            or (self.config.token is not None and token != self.config.token)
+        ):
+            return self._error(api, 40101, MSG_TOKEN)
+        if api not in api_fields():
+            return self._error(api, 40101, MSG_API)
+        if not isinstance(params, dict):
+            return self._error(api, -1000, MSG_INTERNAL)
+        if api in self.config.deny:
+            return self._error(api, 40203, MSG_PERMISSION)
+        if not self._admit(token, api, arrived):
+            return self._error(api, 40203, MSG_MINUTE.format(n=self.config.quota), "quota_rejections")
+
+        fault = self._draw_fault()
+        if fault == "http_5xx":
+            self._count("fault_http_5xx")
+            status = self._rng.choice([500, 502, 503, 504])
+            return Reply(status, b"<html><body><h1>%d</h1></body></html>" % status)
+        if fault == "quota":
+            self._count("fault_quota")
+            return self._error(api, 40203, MSG_MINUTE.format(n=self.config.quota or 500))
+        if fault == "db_error":
+            self._count("fault_db_error")
+            return self._error(api, -1, MSG_DB)
+
+        try:
+            names = self._fields(api, req.get("fields"))
+        except LookupError as exc:
+            return self._error(api, -2001, MSG_FIELD.format(api=api, field=exc.args[0]))
+        body = self._answer(api, params, names)
+        delay = self.config.latency_ms / 1000
+        if fault == "slow":
+            self._count("fault_slow")
+            delay += self.config.slow_ms / 1000
+        if fault == "malformed":
+            self._count("fault_malformed")
+            body = body[: max(1, len(body) // 2)]
+        return Reply(200, body, delay)
+
+    def _error(self, api: str, code: int, msg: str, stat: str = "errors") -> Reply:
+        self._count(stat)
+        body = {"request_id": uuid.uuid4().hex, "code": code, "msg": msg, "data": None}
+        return Reply(200, orjson.dumps(body), self.config.latency_ms / 1000)
+
+    def _admit(self, token: str, api: str, now: float) -> bool:
+        if self.config.quota <= 0:
+            return True
+        with self._lock:
+            calls = self._calls.setdefault((token, api), deque())
+            while calls and calls[0] <= now - self.config.quota_window:
+                calls.popleft()
+            if len(calls) >= self.config.quota:
+                return False
+            calls.append(now)
+            return True
+
+    def _draw_fault(self) -> str | None:
+        if not self.config.faults:
+            return None
+        with self._lock:
+            u = self._rng.random()
+        for kind in FAULT_KINDS:
+            p = self.config.faults.get(kind, 0.0)
+            if u < p:
+                return kind
+            u -= p
+        return None
+
+    @staticmethod
+    def _fields(api: str, requested: Any) -> list[str]:
+        declared = api_fields()[api]["fields"]
+        if isinstance(requested, list):
+            names = [str(x).strip() for x in requested]
+        else:
+            names = [x.strip() for x in str(requested or "").split(",")]
+        names = list(dict.fromkeys(n for n in names if n))
+        if not names:
+            return [f["name"] for f in declared if f["default"]]
+        known = {f["name"] for f in declared}
+        for n in names:
+            if n not in known:
+                raise LookupError(n)
+        return names
+
+    def _answer(self, api: str, params: dict[str, Any], names: list[str]) -> bytes:
+        frame, rows = select(self.tables, api, params)
+        total = len(rows)
+        cap = self.config.cap(api)
+        offset = 0 if self.config.ignore_offset else _int(params.get("offset"), 0)
+        limit = min(_int(params.get("limit"), cap) or cap, cap)
+        rows = rows[offset : offset + limit]
+        columns = [frame[n][rows] if n in frame else np.full(len(rows), None, dtype=object) for n in names]
+        if self.config.revise_rate > 0 and len(rows):
+            columns = self._revise(api, params, frame, rows, names, columns)
+        items = list(zip(*(c.tolist() for c in columns), strict=True)) if len(rows) else []
+        self._count(f"calls_{base_api(api)}")
+        self._count("rows", len(items))
+        data = {"fields": names, "items": items, "has_more": offset + len(rows) < total, "count": -1}
+        return orjson.dumps({"request_id": uuid.uuid4().hex, "code": 0, "msg": "", "data": data})
+
+    def _revise(
+        self,
+        api: str,
+        params: dict[str, Any],
+        frame: dict[str, np.ndarray],
+        rows: np.ndarray,
+        names: list[str],
+        columns: list[np.ndarray],
+    ) -> list[np.ndarray]:
+        """Serving a request again revises a fraction of its rows: generation g of a request changes
+        each row with probability revise_rate, and a revised value stays revised later on."""
+        request = orjson.dumps(
+            {k: v for k, v in sorted(params.items()) if k not in ("limit", "offset")}
+        ).decode()
+        with self._lock:
+            if _int(params.get("offset"), 0) == 0:
+                self._served[f"{api}|{request}"] += 1
+            generation = self._served[f"{api}|{request}"] - 1
+        if generation <= 0:
+            return columns
+        spec = spec_for_api(api)
+        key_cols = [k for k in (spec.key if spec else ("ts_code",)) if k in frame]
+        keys = np.fromiter(
+            (zlib.crc32("|".join(str(frame[k][r]) for k in key_cols).encode()) for r in rows),
+            dtype=np.uint64,
+            count=len(rows),
+        )
+        revisions = np.zeros(len(rows))
+        for g in range(1, generation + 1):
+            u = _uniform(keys, self.config.seed, g)
+            revisions += u < self.config.revise_rate
+        if not revisions.any():
+            return columns
+        self._count("revised_rows", int((revisions > 0).sum()))
+        factor = 1.0 + 0.01 * revisions
+        out = []
+        for name, col in zip(names, columns, strict=True):
+            if col.dtype == np.float64 and name != "pct_chg":
+                col = np.round(col * factor, 4)
+            out.append(col)
+        return out
+
+
+def _uniform(keys: np.ndarray, seed: int, generation: int) -> np.ndarray:
+    """A deterministic uniform [0, 1) per key and generation (splitmix64)."""
+    with np.errstate(over="ignore"):
+        z = keys * np.uint64(0x9E3779B97F4A7C15) + np.uint64((seed * 1_000_003 + generation) & 0xFFFFFFFF)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return max(0, int(value)) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+# -- HTTP -----------------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so clients reuse connections
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms Nagle stall
+    server: SimHTTPServer
+
+    def do_POST(self) -> None:
+        arrived = time.monotonic()
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path in ("", "/dataapi"):
+            path_api = None
+        elif path.startswith("/dataapi/") and path.count("/") == 2:
+            path_api = path.rsplit("/", 1)[1]
+        else:
+            self._send(Reply(404, b'{"error": "not found"}'))
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        self._send(self.server.sim.handle(raw, path_api, arrived))
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") == "/_sim/stats":
+            self._send(Reply(200, orjson.dumps(self.server.sim.snapshot())))
+        else:
+            self._send(Reply(405, b'{"error": "POST a JSON body to / or /dataapi"}'))
+
+    def _send(self, reply: Reply) -> None:
+        if reply.delay > 0:
+            time.sleep(reply.delay)
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(reply.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+class SimHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.sim = sim
+        super().__init__((host, port), _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+@contextlib.contextmanager
+def running(config: SimConfig, host: str = "127.0.0.1", port: int = 0) -> Iterator[SimHTTPServer]:
+    """Serve the simulator from a background thread for the duration of the block."""
+    server = SimHTTPServer(Simulator(config), host, port)
+    thread = threading.Thread(target=server.serve_forever, name="neo-sim", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
