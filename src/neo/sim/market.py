@@ -69,17 +69,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import math
 import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from neo.datasets.spec import api_fields as shipped_fields
 from neo.sim import calendar as cal
 
 __all__ = ["FRAME_APIS", "STATEMENT_APIS", "Frame", "Market", "api_fields"]
@@ -97,13 +96,10 @@ FRAME_APIS: tuple[str, ...] = (
 )
 STATEMENT_APIS: tuple[str, ...] = ("income", "balancesheet", "cashflow", "fina_indicator")
 
-_FIELDS_PATH = Path(__file__).resolve().parent.parent / "datasets" / "fields.json"
-_FIELDS: dict[str, Any] = json.loads(_FIELDS_PATH.read_text(encoding="utf-8"))
-
 
 def api_fields(api: str) -> list[tuple[str, str]]:
     """(name, type) of every field of ``api`` in fields.json order; type is 'str' or 'float'."""
-    return [(f["name"], f["type"]) for f in _FIELDS[api]["fields"]]
+    return [(f["name"], f["type"]) for f in shipped_fields()[api]["fields"]]
 
 
 def _salt(name: str) -> int:

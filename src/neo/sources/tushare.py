@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -24,6 +24,8 @@ from neo import logs
 from neo.config import Settings
 from neo.datasets import spec_for_api
 from neo.datasets.spec import api_fields, rows_to_table
+from neo.dates import fmt_day, parse_day
+from neo.errors import UsageError
 from neo.sources.errors import (
     BadRequestError,
     PagingError,
@@ -227,7 +229,10 @@ class TushareClient:
     ) -> tuple[list, list]:
         """The server ignores offset: halve the date range until every part fits in one page."""
         start, end = params.get("start_date"), params.get("end_date")
-        lo, hi = (_parse_day(start), _parse_day(end)) if start and end else (None, None)
+        try:
+            lo, hi = parse_day(str(start)), parse_day(str(end))
+        except UsageError:
+            lo = hi = None
         if lo is None or hi is None or hi <= lo:
             raise PagingError(
                 api,
@@ -237,21 +242,9 @@ class TushareClient:
         mid = lo + (hi - lo) // 2
         self._count("splits")
         log.info("%s: server ignores offset; splitting %s-%s", api, start, end)
-        names_a, a = self._all_pages(api, {**params, "end_date": _fmt_day(mid)}, fields)
-        names_b, b = self._all_pages(api, {**params, "start_date": _fmt_day(mid + timedelta(days=1))}, fields)
+        names_a, a = self._all_pages(api, {**params, "end_date": fmt_day(mid)}, fields)
+        names_b, b = self._all_pages(api, {**params, "start_date": fmt_day(mid + timedelta(days=1))}, fields)
         return (names_a if a else names_b), a + b
-
-
-def _parse_day(text: Any) -> date | None:
-    try:
-        s = str(text)
-        return date(int(s[:4]), int(s[4:6]), int(s[6:8])) if len(s) == 8 else None
-    except ValueError:
-        return None
-
-
-def _fmt_day(d: date) -> str:
-    return d.strftime("%Y%m%d")
 
 
 __all__ = ["Page", "TushareClient", "TushareError"]
