@@ -1,0 +1,191 @@
+"""neo's command line. Commands only parse, call and print; the work lives in the modules they call."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from neo import logs
+from neo.errors import NeoError, UsageError
+from neo.output import Format
+
+app = typer.Typer(
+    help="Keep a local, always-current copy of Chinese A-share data from Tushare Pro.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+sim_app = typer.Typer(help="The built-in Tushare-compatible simulator.", no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for v in values:
+        key, sep, value = v.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"bad {what} {v!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")
+    ] = 0,
+) -> None:
+    logs.setup(logging.WARNING - 10 * min(verbose, 2))
+
+
+@app.command()
+def fetch(
+    api: Annotated[str, typer.Argument(help="Tushare API name, e.g. daily, trade_cal, income_vip.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="A request param KEY=VALUE (repeatable).")
+    ] = None,
+    fields: Annotated[str, typer.Option(help="Comma-separated fields; empty = the API's default set.")] = "",
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    max_rows: Annotated[int, typer.Option(help="Rows shown by --format table.")] = 30,
+) -> None:
+    """Make one API call (paged past the row cap) and print the result.
+
+    Uses TUSHARE_TOKEN and NEO_TUSHARE_URL; point it at `neo sim serve` to try it offline.
+    """
+    from neo.app import AppContainer
+    from neo.output import show
+
+    params = _pairs(param or [], "--param")
+    with AppContainer() as container:
+        table = container.client.query(api, params, fields)
+    show(table, fmt, max_rows=max_rows, title=api)
+
+
+@app.command()
+def datasets() -> None:
+    """List the datasets neo knows: API, key, date column, strategy, row cap."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from neo.datasets import DATASETS
+
+    out = Table("dataset", "api", "key", "date column", "strategy", "row cap", "description")
+    for s in DATASETS.values():
+        out.add_row(
+            s.name, s.api, ",".join(s.key), s.date_column or "-", s.strategy, str(s.row_cap), s.description
+        )
+    Console().print(out)
+
+
+@app.command()
+def demo(
+    stocks: Annotated[int, typer.Option(min=1, help="Stocks in the simulated market.")] = 40,
+) -> None:
+    """Run neo offline against the built-in simulator and show real results."""
+    from neo.demo import run
+
+    run(stocks=stocks)
+
+
+@sim_app.command("serve")
+def sim_serve(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 = any free port).")] = 7199,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    stocks: Annotated[int, typer.Option(min=1, help="Stocks in the simulated market.")] = 100,
+    start: Annotated[str, typer.Option(help="First day of data, YYYYMMDD.")] = "20230101",
+    end: Annotated[
+        str, typer.Option(help="Last day of data ('today' of the market), YYYYMMDD.")
+    ] = "20241231",
+    seed: Annotated[int, typer.Option(help="Seed: the same seed serves the same data.")] = 42,
+    token: Annotated[
+        str | None, typer.Option(help="Accept only this token (default: any non-empty).")
+    ] = None,
+    quota: Annotated[int, typer.Option(min=0, help="Calls per window per token per API (0 = none).")] = 0,
+    quota_window: Annotated[float, typer.Option(min=0.01, help="Quota window in seconds.")] = 60.0,
+    latency_ms: Annotated[float, typer.Option(min=0, help="Added to every reply.")] = 0.0,
+    fault_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Total fault probability, split evenly.")
+    ] = 0.0,
+    p_5xx: Annotated[float | None, typer.Option(min=0, max=1, help="Probability of an HTTP 5xx.")] = None,
+    p_slow: Annotated[float | None, typer.Option(min=0, max=1, help="Probability of a slow reply.")] = None,
+    p_quota: Annotated[float | None, typer.Option(min=0, max=1, help="Probability of a quota reply.")] = None,
+    p_malformed: Annotated[
+        float | None, typer.Option(min=0, max=1, help="Probability of a cut body.")
+    ] = None,
+    p_db_error: Annotated[float | None, typer.Option(min=0, max=1, help="Probability of 数据库异常.")] = None,
+    slow_ms: Annotated[float, typer.Option(min=0, help="How long a slow reply stalls.")] = 35_000.0,
+    revise_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of rows revised per re-serve.")
+    ] = 0.0,
+    cap: Annotated[list[str] | None, typer.Option(help="Row cap override API=N (repeatable).")] = None,
+    deny: Annotated[list[str] | None, typer.Option(help="Answer this API with a permission error.")] = None,
+) -> None:
+    """Serve the Tushare-compatible simulator on loopback until Ctrl-C."""
+    from neo.sim.serve import serve_forever
+
+    faults = {
+        k: v
+        for k, v in {
+            "http_5xx": p_5xx,
+            "slow": p_slow,
+            "quota": p_quota,
+            "malformed": p_malformed,
+            "db_error": p_db_error,
+        }.items()
+        if v is not None
+    }
+    caps = {k: _int_value(k, v) for k, v in _pairs(cap or [], "--cap").items()}
+    serve_forever(
+        host=host,
+        port=port,
+        stocks=stocks,
+        start=start,
+        end=end,
+        seed=seed,
+        token=token,
+        quota=quota,
+        quota_window=quota_window,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        faults=faults,
+        slow_ms=slow_ms,
+        revise_rate=revise_rate,
+        caps=caps,
+        deny=frozenset(deny or []),
+    )
+
+
+def _int_value(key: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"bad value for {key}: {value!r} is not a whole number") from None
+
+
+def main() -> None:
+    """Console entry point: every NeoError becomes one line on stderr and a non-zero exit."""
+    try:
+        app()
+    except NeoError as exc:
+        print(f"error: {logs.redact(str(exc))}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("NEO_DEBUG"):
+            raise
+        print(
+            f"error: unexpected {type(exc).__name__}: {logs.redact(str(exc))} "
+            "(set NEO_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""The commands as a user runs them: real processes, real loopback HTTP."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TOKEN
+
+NEO = (
+    [str(Path(sys.executable).parent / "neo")]
+    if (Path(sys.executable).parent / "neo").exists()
+    else [sys.executable, "-m", "neo.cli"]
+)
+
+
+def neo(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("NEO_") and k != "TUSHARE_TOKEN"}
+    full_env |= {"NEO_CONFIG": "/nonexistent/neo.toml", **(env or {})}
+    return subprocess.run([*NEO, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    """`neo sim serve` as a separate process, as a user would start it."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *NEO,
+            "sim",
+            "serve",
+            "--port",
+            str(port),
+            "--stocks",
+            "15",
+            "--start",
+            "20240101",
+            "--end",
+            "20240331",
+            "--token",
+            TOKEN,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("neo sim serve did not start: " + proc.stderr.read())
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_fetch_prints_csv_json_and_a_table(served: str) -> None:
+    env = {"NEO_TUSHARE_URL": served, "TUSHARE_TOKEN": TOKEN}
+    out = neo("fetch", "daily", "-p", "trade_date=20240102", "--format", "csv", env=env)
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert len(rows) >= 10 and rows[0]["trade_date"] == "2024-01-02"
+    assert all(float(r["low"]) <= float(r["close"]) <= float(r["high"]) for r in rows)
+    out = neo(
+        "fetch",
+        "stock_basic",
+        "-p",
+        "list_status=D",
+        "--fields",
+        "ts_code,list_status,delist_date",
+        "--format",
+        "json",
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert all(r["list_status"] == "D" for r in json.loads(out.stdout))
+    out = neo("fetch", "trade_cal", "-p", "start_date=20240101", "-p", "end_date=20240110", env=env)
+    assert out.returncode == 0 and "cal_date" in out.stdout and "10 rows" in out.stdout
+    assert TOKEN not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["fetch", "daily"], {}, "TUSHARE_TOKEN is not set"),
+        (["fetch", "daily", "-p", "trade_date"], {"TUSHARE_TOKEN": "x"}, "expected KEY=VALUE"),
+        (
+            ["fetch", "daily"],
+            {"TUSHARE_TOKEN": "wrong-token", "NEO_TUSHARE_URL": "{url}"},
+            "token was rejected",
+        ),
+        (["fetch", "dialy"], {"TUSHARE_TOKEN": TOKEN, "NEO_TUSHARE_URL": "{url}"}, "does not know this API"),
+        (["fetch", "daily"], {"TUSHARE_TOKEN": "x", "NEO_TIMEOUT": "soon"}, "bad setting timeout"),
+        (["sim", "serve", "--start", "2024-01-01"], {}, "expected YYYYMMDD"),
+        (["sim", "serve", "--start", "20240105", "--end", "20240101"], {}, "is before --start"),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(served: str, args: list[str], env: dict, message: str) -> None:
+    out = neo(*args, env={k: v.format(url=served) for k, v in env.items()})
+    assert out.returncode != 0
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.strip().count("\n") == 0, out.stderr
+    if "TUSHARE_TOKEN is not set" in message:
+        assert "neo demo" in out.stderr
+
+
+def test_help_lists_the_commands() -> None:
+    out = neo("--help")
+    assert out.returncode == 0
+    for command in ("fetch", "demo", "sim", "datasets"):
+        assert command in out.stdout
+    assert "--fault-rate" in neo("sim", "serve", "--help").stdout
+
+
+def test_demo_runs_offline_and_prints_real_results() -> None:
+    out = neo("demo", timeout=120)
+    assert out.returncode == 0, out.stderr
+    for text in (
+        "trade_cal SSE 2024",
+        "242 open",
+        "stock_basic by list_status",
+        "daily 20241231",
+        "restated",
+        "all succeeded",
+    ):
+        assert text in out.stdout, text
