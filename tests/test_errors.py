@@ -1,0 +1,33 @@
+"""Every error row of NOTES.md maps to the class that says what to do."""
+
+import pytest
+
+from neo.sources import errors as e
+
+NOTES_TABLE = [
+    (40101, "您的token不对，请确认。", e.CredentialError),
+    (40101, "请指定正确的接口名", e.UnknownApiError),
+    (40203, "抱歉，您每分钟最多访问该接口500次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。",
+     e.QuotaError),
+    (40203, "抱歉，您每小时最多访问该接口1次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。",
+     e.QuotaExhaustedError),
+    (40203, "抱歉，您每天最多访问该接口10次", e.QuotaExhaustedError),
+    (40203, "抱歉，您没有接口访问权限，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。",
+     e.ApiPermissionError),
+    (40203, "抱歉，您没有接口(income_vip)访问权限，权限的具体详情访问：...", e.ApiPermissionError),
+    (-2002, "抱歉，您没有访问该接口的权限，权限的具体详情访问：...", e.ApiPermissionError),
+    (-2001, "接口trade_cal不包含字段exchange_id", e.BadRequestError),
+    (-1, "服务器错误(数据库异常)，请稍后再试！期待您能把错误反馈给我们，谢谢！", e.TransientError),
+    (50101, "服务器错误，请稍后再试！期待您能把错误反馈给我们，谢谢！", e.TransientError),
+    (-1000, "系统内部错误", e.BadRequestError),
+    (40101, "您的IP数量超限，最大数量为2个！", e.CredentialError),
+    (12345, "something new", e.TransientError),  # unknown: retried a bounded number of times, then loud
+]
+
+
+@pytest.mark.parametrize(("code", "msg", "cls"), NOTES_TABLE)
+def test_classification_by_message_text(code: int, msg: str, cls: type) -> None:
+    err = e.classify("daily", code, msg)
+    assert type(err) is cls
+    assert str(err).startswith("daily: ") and msg in str(err) and "\n" not in str(err)
+    assert err.retryable == (cls in (e.QuotaError, e.TransientError))
