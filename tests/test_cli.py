@@ -136,15 +136,38 @@ def test_help_lists_the_commands() -> None:
     assert "--fault-rate" in neo("sim", "serve", "--help").stdout
 
 
-def test_demo_runs_offline_and_prints_real_results() -> None:
-    out = neo("demo", timeout=120)
+def test_demo_runs_the_pipeline_offline_and_queries_it(tmp_path: Path) -> None:
+    env = {"NEO_HOME": str(tmp_path / "data")}
+    out = neo("demo", env=env, timeout=180)
     assert out.returncode == 0, out.stderr
     for text in (
-        "trade_cal SSE 2024",
-        "242 open",
-        "stock_basic by list_status",
-        "daily 20241231",
-        "restated",
-        "all succeeded",
+        "rows written as Parquet",
+        "injected faults absorbed",
+        "metadata.db: 17 views",
+        "one row per key",
+        "ex-dividend day",
+        "cross-section",
+        "income_latest",
     ):
         assert text in out.stdout, text
+    demo_env = {"NEO_HOME": str(tmp_path / "data" / "demo")}
+    sql = "SELECT count(*) AS n, count(DISTINCT (ts_code, trade_date)) AS k FROM daily"
+    first = json.loads(neo("query", sql, "--format", "json", env=demo_env).stdout)[0]
+    assert first["n"] == first["k"] > 1000
+    assert neo("demo", env=env, timeout=180).returncode == 0  # a second run downloads everything again...
+    again = json.loads(neo("query", sql, "--format", "json", env=demo_env).stdout)[0]
+    assert again == first  # ...and the views still show one row per key
+
+
+def test_sync_and_query_commands(tmp_path: Path) -> None:
+    env = {"NEO_HOME": str(tmp_path)}
+    out = neo("sync", env=env)
+    assert out.returncode == 0 and "17 views" in out.stdout
+    out = neo("query", "SELECT name, key FROM neo_datasets WHERE name = 'daily'", "-f", "csv", env=env)
+    assert out.returncode == 0 and 'daily,"ts_code,trade_date"' in out.stdout
+    target = tmp_path / "out.parquet"
+    out = neo("query", "SELECT * FROM daily_qfq", "-f", "parquet", "-o", str(target), env=env)
+    assert out.returncode == 0 and target.exists() and "wrote 0 rows" in out.stderr
+    for bad, message in (("SELEC 1", "syntax error"), ("DROP VIEW daily", "read-only")):
+        out = neo("query", bad, env=env)
+        assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1

@@ -7,13 +7,22 @@ from neo.sources import errors as e
 NOTES_TABLE = [
     (40101, "您的token不对，请确认。", e.CredentialError),
     (40101, "请指定正确的接口名", e.UnknownApiError),
-    (40203, "抱歉，您每分钟最多访问该接口500次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。",
-     e.QuotaError),
-    (40203, "抱歉，您每小时最多访问该接口1次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。",
-     e.QuotaExhaustedError),
+    (
+        40203,
+        "抱歉，您每分钟最多访问该接口500次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。",
+        e.QuotaError,
+    ),
+    (
+        40203,
+        "抱歉，您每小时最多访问该接口1次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。",
+        e.QuotaExhaustedError,
+    ),
     (40203, "抱歉，您每天最多访问该接口10次", e.QuotaExhaustedError),
-    (40203, "抱歉，您没有接口访问权限，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。",
-     e.ApiPermissionError),
+    (
+        40203,
+        "抱歉，您没有接口访问权限，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。",
+        e.ApiPermissionError,
+    ),
     (40203, "抱歉，您没有接口(income_vip)访问权限，权限的具体详情访问：...", e.ApiPermissionError),
     (-2002, "抱歉，您没有访问该接口的权限，权限的具体详情访问：...", e.ApiPermissionError),
     (-2001, "接口trade_cal不包含字段exchange_id", e.BadRequestError),

@@ -1,3 +1,13 @@
 """neo: a local, always-current copy of Chinese A-share data as a Parquet lake queried with DuckDB."""
 
 __version__ = "0.1.0"
+
+
+def connect(settings=None):  # type: ignore[no-untyped-def]
+    """A read-only DuckDB connection on metadata.db that works from any working directory.
+
+    Every dataset is a view (`daily`, `income`, `income_latest`, `daily_qfq`...); see README.
+    """
+    from neo.lake.query import connect as _connect
+
+    return _connect(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -50,6 +51,7 @@ def fetch(
     ] = None,
     fields: Annotated[str, typer.Option(help="Comma-separated fields; empty = the API's default set.")] = "",
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
     max_rows: Annotated[int, typer.Option(help="Rows shown by --format table.")] = 30,
 ) -> None:
     """Make one API call (paged past the row cap) and print the result.
@@ -57,12 +59,43 @@ def fetch(
     Uses TUSHARE_TOKEN and NEO_TUSHARE_URL; point it at `neo sim serve` to try it offline.
     """
     from neo.app import AppContainer
-    from neo.output import show
+    from neo.output import emit
 
     params = _pairs(param or [], "--param")
     with AppContainer() as container:
         table = container.client.query(api, params, fields)
-    show(table, fmt, max_rows=max_rows, title=api)
+    emit(table, fmt, output, max_rows, title=api)
+
+
+@app.command()
+def sync() -> None:
+    """Rebuild data/metadata.db (views over the lake). Safe while analysts are connected.
+
+    New Parquet files show up in the views without a sync; run it after upgrading neo or moving
+    the data root.
+    """
+    from neo.config import load_settings
+    from neo.lake.catalog import sync as run_sync
+
+    result = run_sync(load_settings())
+    print(f"synced {result.path}: {len(result.views)} views ({', '.join(result.views)})")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help='One SQL statement, e.g. "SELECT * FROM daily LIMIT 5".')],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+    max_rows: Annotated[int, typer.Option(help="Rows shown by --format table.")] = 30,
+) -> None:
+    """Run read-only SQL on metadata.db: one view per dataset, plus *_latest, daily_hfq, daily_qfq.
+
+    Works while downloads, syncs and compaction run.
+    """
+    from neo.lake.query import run
+    from neo.output import emit
+
+    emit(run(sql), fmt, output, max_rows)
 
 
 @app.command()

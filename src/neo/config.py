@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     quotas: dict[str, int] = Field(
         default_factory=dict, description="Per-API calls per window, e.g. {daily = 500}."
     )
+    fsync: bool = Field(
+        True, description="fsync every Parquet file and its directory before it counts as written."
+    )
     row_caps: dict[str, int] = Field(
         default_factory=dict, description="Per-API row cap overrides (page size); see `neo datasets`."
     )
@@ -99,6 +102,14 @@ class Settings(BaseSettings):
     @property
     def state_dir(self) -> Path:
         return self.home / "state"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "parquet"
+
+    @property
+    def metadata_db(self) -> Path:
+        return self.home / "metadata.db"
 
 
 def load_settings(**overrides: Any) -> Settings:

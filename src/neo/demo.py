@@ -1,149 +1,155 @@
-"""`neo demo`: the simulator and the client, end to end, offline, in a few seconds.
+"""`neo demo`: the whole pipeline, offline, in seconds.
 
-Starts the built-in simulator on a free loopback port and makes real calls through the real client:
-paging past a row cap, every list status of stock_basic, adjustment factors, versioned statements,
-and a burst of calls under 20% injected faults that all succeed.
+Starts the built-in simulator (with 10% injected faults) on a free loopback port, downloads half a
+year of a small market through the real client, cleans and writes it to the Parquet lake under
+`<NEO_HOME>/demo`, builds metadata.db, and answers a few questions in SQL. Run it twice: the views
+still show one row per key.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
-from collections import Counter
 from datetime import date
-from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from rich.console import Console
+from rich.progress import Progress
 
-from neo.config import load_settings
-from neo.datasets import get
+from neo.config import Settings, load_settings
+from neo.datasets import DATASETS, Strategy, get
+from neo.lake.catalog import sync
+from neo.lake.query import connect
+from neo.lake.writer import ParquetWriter
 from neo.output import rich_table
+from neo.pipeline.ingest import download, store
+from neo.pipeline.processor import SimpleDataProcessor
+from neo.sim.calendar import open_days
 from neo.sim.server import SimConfig, running
-from neo.sources.quota import QuotaGate
 from neo.sources.tushare import TushareClient
 
-START, END = date(2024, 1, 1), date(2024, 12, 31)
+MARKET_START, MARKET_END = date(2024, 1, 1), date(2024, 12, 31)
+FIRST_DAY = date(2024, 6, 1)  # ex-dividend season is late May to July
+PERIODS = ["20240331", "20240630", "20240930"]
 
 
-def run(stocks: int = 40, console: Console | None = None) -> None:
+def plan(days: list[date]) -> list[tuple[str, dict[str, str]]]:
+    """The calls of the demo: snapshots, one call per day or week/month end, one per period."""
+    calls: list[tuple[str, dict[str, str]]] = [("trade_cal", {}), ("stock_basic", {})]
+    week_ends = {d.isocalendar()[:2]: d for d in days}.values()
+    month_ends = {(d.year, d.month): d for d in days}.values()
+    for spec in DATASETS.values():
+        if spec.strategy is Strategy.TRADE_DATE:
+            calls += [(spec.name, {"trade_date": f"{d:%Y%m%d}"}) for d in days]
+        elif spec.strategy is Strategy.WEEK_END:
+            calls += [(spec.name, {"trade_date": f"{d:%Y%m%d}"}) for d in week_ends]
+        elif spec.strategy is Strategy.MONTH_END:
+            calls += [(spec.name, {"trade_date": f"{d:%Y%m%d}"}) for d in month_ends]
+        elif spec.strategy is Strategy.PERIOD:
+            calls += [(spec.name, {"period": p}) for p in PERIODS]
+    return calls
+
+
+def run(stocks: int = 40, console: Console | None = None) -> Settings:
     console = console or Console()
-    # Small caps make paging visible with a small market; the client learns them from settings.
-    caps = {"daily": 15, "income_vip": 25}
-    config = SimConfig(stocks=stocks, start=START, end=END, seed=7, caps=caps)
-    with tempfile.TemporaryDirectory(prefix="neo-demo-") as home, running(config) as server:
-        settings = load_settings(
-            home=Path(home),
-            tushare_url=server.url,
-            token="demo-token",
-            row_caps=caps,
-            backoff_base=0.01,
-            timeout=2.0,
-        )
-        console.rule(f"neo demo: simulator with {stocks} stocks at {server.url}")
-        with TushareClient(settings, quota=QuotaGate(settings)) as client:
-            _calendar(client, console)
-            _universe(client, console)
-            _daily(client, console)
-            _statements(client, console)
-        _faults(stocks, home, console)
-        console.rule("done")
-        console.print(
-            "Next: the lake (Parquet + DuckDB views) arrives with the next issue; "
-            "try `neo sim serve` and `neo fetch` meanwhile."
-        )
-
-
-def _calendar(client: TushareClient, console: Console) -> None:
-    cal = client.query("trade_cal", {"exchange": "SSE", "start_date": "20240101", "end_date": "20241231"})
-    open_days = pc.sum(pc.equal(cal["is_open"], "1")).as_py()
-    feb = cal.filter(
-        pc.and_(
-            pc.greater_equal(cal["cal_date"], date(2024, 2, 8)),
-            pc.less_equal(cal["cal_date"], date(2024, 2, 19)),
-        )
-    ).sort_by("cal_date")
-    console.print(f"trade_cal SSE 2024: {cal.num_rows} days, {open_days} open (real calendar)")
-    console.print(rich_table(feb, title="Spring Festival 2024: closed 9-18 Feb"))
-
-
-def _universe(client: TushareClient, console: Console) -> None:
-    spec = get("stock_basic")
-    counts = {}
-    for params in spec.snapshot_calls:
-        counts[params["list_status"]] = client.query("stock_basic", params, spec.field_names).num_rows
-    console.print(f"stock_basic by list_status (one call each, default is L only): {counts}")
-
-
-def _daily(client: TushareClient, console: Console) -> None:
-    before = client.stats["requests"]
-    day = client.query("daily", {"trade_date": "20241231"})
-    console.print(
-        f"daily 20241231: {day.num_rows} rows in {client.stats['requests'] - before} pages "
-        f"of at most {client.row_cap('daily')} rows (the demo's small cap)"
-    )
-    cols = ["ts_code", "trade_date", "open", "high", "low", "close", "pre_close", "pct_chg", "vol"]
-    console.print(
-        rich_table(day.sort_by("ts_code").select(cols), max_rows=5, title="daily, typed by the spec")
-    )
-    adj = client.query("adj_factor", {"start_date": "20240101", "end_date": "20241231"})
-    steps = adj.group_by("ts_code").aggregate([("adj_factor", "count_distinct")])
-    moved = steps.filter(pc.greater(steps["adj_factor_count_distinct"], 1)).num_rows
-    console.print(f"adj_factor 2024: {adj.num_rows} rows; {moved} stocks had an ex-dividend step")
-
-
-def _statements(client: TushareClient, console: Console) -> None:
-    periods = ["20240331", "20240630", "20240930"]
-    inc = pa.concat_tables(
-        client.query("income_vip", {"period": p}, get("income").field_names) for p in periods
-    )
-    flags = Counter(inc["update_flag"].to_pylist())
-    console.print(
-        f"income_vip {', '.join(periods)}: {inc.num_rows} rows (one paged call per period), "
-        f"versions by update_flag: {dict(sorted(flags.items()))}"
-    )
-    cols = ["ts_code", "end_date", "ann_date", "f_ann_date", "update_flag", "total_revenue"]
-    restated = inc.filter(pc.equal(inc["update_flag"], "0"))
-    if restated.num_rows:
-        first = restated.slice(0, 1).to_pylist()[0]
-        same = pc.and_(
-            pc.equal(inc["ts_code"], first["ts_code"]), pc.equal(inc["end_date"], first["end_date"])
-        )
-        console.print(
-            rich_table(inc.filter(same).select(cols), title="a restated report: both versions kept")
-        )
-
-
-def _faults(stocks: int, home: str, console: Console) -> None:
+    home = load_settings().home / "demo"
     config = SimConfig(
-        stocks=stocks, start=START, end=END, seed=7, faults=SimConfig.split_fault_rate(0.2), slow_ms=1500
+        stocks=stocks,
+        start=MARKET_START,
+        end=MARKET_END,
+        seed=7,
+        faults=SimConfig.split_fault_rate(0.1),
+        slow_ms=400,
     )
     with running(config) as server:
         settings = load_settings(
-            home=Path(home),
+            home=home,
             tushare_url=server.url,
             token="demo-token",
-            timeout=0.5,
-            backoff_base=0.02,
-            backoff_max=0.2,
-            quota_window=0.2,
-            retries=8,
+            timeout=0.25,
+            backoff_base=0.01,
+            backoff_max=0.1,
+            quota_window=0.1,
+            retries=10,
+            quota_waits=20,
+            default_quota=0,
+            quotas={"stock_basic": 0},
         )
-        started = time.perf_counter()
-        logging.getLogger("neo.tushare").setLevel(logging.ERROR)  # retries are the point here, not news
-        with TushareClient(settings) as client:
-            days = [
-                d.strftime("%Y%m%d") for d in (date(2024, 12, x) for x in range(2, 32)) if d.weekday() < 5
-            ]
-            rows = sum(client.query("daily", {"trade_date": d}).num_rows for d in days)
+        console.rule(f"neo demo: {stocks} simulated stocks, 10% injected faults, lake in {home}")
+        logging.getLogger("neo.tushare").setLevel(logging.ERROR)  # retries are expected here, not news
+        calls = plan(open_days(FIRST_DAY, MARKET_END))
+        rows, started = 0, time.perf_counter()
+        writer = ParquetWriter(settings.lake_dir, settings.home / "rejected", fsync=settings.fsync)
+        processor = SimpleDataProcessor()
+        with TushareClient(settings) as client, Progress(console=console, transient=True) as progress:
+            task = progress.add_task("download, clean, write", total=len(calls))
+            for dataset, params in calls:
+                spec = get(dataset)
+                rows += store(download(client, spec, params), spec, processor, writer).write.rows
+                progress.advance(task)
             stats = client.stats
-        injected = {
-            k.removeprefix("fault_"): v for k, v in server.sim.snapshot().items() if k.startswith("fault_")
-        }
+        faults = sum(v for k, v in server.sim.snapshot().items() if k.startswith("fault_"))
+    console.print(
+        f"{len(calls)} calls -> {rows:,} rows written as Parquet in {time.perf_counter() - started:.1f}s; "
+        f"{faults} injected faults absorbed by {stats['retries']} retries and "
+        f"{stats['quota_waits']} quota waits"
+    )
+    result = sync(settings)
+    console.print(f"metadata.db: {len(result.views)} views over the lake ({result.path})")
+    _questions(settings, console)
+    console.rule("try it")
+    console.print(
+        f'NEO_HOME={home} .venv/bin/neo query "SELECT * FROM daily_qfq LIMIT 5"\n'
+        f"NEO_HOME={home} .venv/bin/python -c \"import neo; print(neo.connect().sql('SHOW TABLES'))\"",
+        highlight=False,
+    )
+    return settings
+
+
+def _questions(settings: Settings, console: Console) -> None:
+    con = connect(settings)
+    try:
+        total, keys = con.sql("SELECT count(*), count(DISTINCT (ts_code, trade_date)) FROM daily").fetchone()
+        console.print(f"daily: {total:,} rows, {keys:,} distinct (ts_code, trade_date): one row per key")
+        stock = con.sql(
+            "SELECT ts_code, min(trade_date) FILTER (WHERE adj_factor > prev) AS ex_date FROM ("
+            " SELECT ts_code, trade_date, adj_factor,"
+            "  lag(adj_factor) OVER (PARTITION BY ts_code ORDER BY trade_date) AS prev FROM adj_factor)"
+            " GROUP BY ts_code HAVING ex_date IS NOT NULL ORDER BY ts_code LIMIT 1"
+        ).fetchone()
+        if stock:
+            series = con.sql(
+                "SELECT d.trade_date, d.close, d.pre_close, q.adj_factor, h.close AS hfq_close, "
+                "q.close AS qfq_close FROM daily d JOIN daily_qfq q USING (ts_code, trade_date) "
+                "JOIN daily_hfq h USING (ts_code, trade_date) WHERE d.ts_code = $1 "
+                "AND d.trade_date BETWEEN $2::DATE - 4 AND $2::DATE + 4 ORDER BY d.trade_date",
+                params=[stock[0], stock[1]],
+            ).to_arrow_table()
+            console.print(
+                rich_table(
+                    series,
+                    title=f"{stock[0]} around its ex-dividend day {stock[1]}: "
+                    "raw, hfq and qfq (anchored at the latest factor)",
+                )
+            )
+        top = con.sql(
+            "SELECT b.ts_code, s.name, s.industry, d.close, d.pct_chg, round(b.total_mv / 1e4, 1) AS mv_yi, "
+            "b.pe_ttm FROM daily_basic b JOIN daily d USING (ts_code, trade_date) "
+            "JOIN stock_basic s USING (ts_code) WHERE b.trade_date = (SELECT max(trade_date) FROM daily) "
+            "ORDER BY b.total_mv DESC LIMIT 5"
+        ).to_arrow_table()
+        console.print(rich_table(top, title="cross-section: largest by market value on the last day"))
+        restated = con.sql(
+            "SELECT i.ts_code, i.end_date, i.f_ann_date, i.update_flag, i.total_revenue, "
+            "l.f_ann_date = i.f_ann_date AS in_latest FROM income i JOIN (SELECT * FROM income_latest "
+            "WHERE (ts_code, end_date, report_type) IN (SELECT ts_code, end_date, report_type FROM income "
+            "WHERE update_flag = '0') ORDER BY ts_code, end_date LIMIT 1) l "
+            "USING (ts_code, end_date, report_type) ORDER BY i.f_ann_date"
+        ).to_arrow_table()
         console.print(
-            f"20% injected faults: {len(days)} daily calls, all succeeded with {rows} rows in "
-            f"{time.perf_counter() - started:.1f}s; faults injected {injected}; client retries "
-            f"{stats['retries']}, quota waits {stats['quota_waits']}"
+            rich_table(
+                restated,
+                title="a restated income statement: every version in income, the latest in income_latest",
+            )
         )
+    finally:
+        con.close()

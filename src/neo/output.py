@@ -1,35 +1,59 @@
-"""Printing Arrow tables for people (a Rich table) and for programs (CSV, JSON)."""
+"""Printing Arrow tables for people (a Rich table) and for programs (CSV, JSON, Parquet files)."""
 
 from __future__ import annotations
 
 import io
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import TextIO
 
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
+
+from neo.errors import UsageError
 
 
 class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
+    parquet = "parquet"
+
+
+def emit(table: pa.Table, fmt: Format, output: Path | None, max_rows: int = 30, title: str = "") -> None:
+    """Print a result, or write it to `output` in full (Parquet only goes to a file)."""
+    if output is None:
+        show(table, fmt, max_rows=max_rows, title=title)
+        return
+    try:
+        if fmt is Format.parquet:
+            pq.write_table(table, output, compression="zstd")
+        else:
+            with open(output, "w", encoding="utf-8", newline="") as f:
+                show(table, fmt, f, max_rows=table.num_rows, title=title)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+    print(f"wrote {table.num_rows} rows to {output}", file=sys.stderr)
 
 
 def show(
     table: pa.Table, fmt: Format, out: TextIO | None = None, max_rows: int = 30, title: str = ""
 ) -> None:
     out = out or sys.stdout
+    if fmt is Format.parquet:
+        raise UsageError("--format parquet writes a file: add --output FILE")
     if fmt is Format.csv:
         buf = io.BytesIO()
-        pacsv.write_csv(table, buf)
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="needed"))
         out.write(buf.getvalue().decode())
     elif fmt is Format.json:
-        out.write(orjson.dumps(table.to_pylist(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        rows = table.to_pylist()
+        out.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     else:
         Console(file=out, width=200 if not out.isatty() else None).print(rich_table(table, max_rows, title))
 

@@ -1,0 +1,152 @@
+"""metadata.db: one view per dataset over its Parquet files, plus derived views. Views only, no data.
+
+A sync builds a new database file next to metadata.db and renames it over the old one, so it never
+opens metadata.db itself: it succeeds while analysts hold connections (read-only or read-write),
+their open connections keep the file they opened, and new connections see the new views. Views read
+`<abs path>/parquet/<dataset>/**/*.parquet` on every query, so new files appear without a sync; a
+sync is needed only when datasets or schemas change, or the data root moves.
+
+The file is written with DuckDB's storage version v1.0.0, so any DuckDB client from 1.0 on (CLI,
+Python, R, Java, DBeaver...) can open it, whichever newer DuckDB wrote it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from neo.config import Settings
+from neo.datasets import DATASETS, DatasetSpec
+from neo.lake import layout
+from neo.lake.writer import ParquetWriter
+
+STORAGE_VERSION = "v1.0.0"
+PRICE_COLUMNS = ("open", "high", "low", "close", "pre_close")
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def read_files(lake: Path, spec: DatasetSpec) -> str:
+    return f"read_parquet({lit(layout.glob(lake, spec))}, hive_partitioning = false)"
+
+
+def dataset_view(lake: Path, spec: DatasetSpec) -> str:
+    """One row per key, the most recently downloaded; a snapshot shows its newest generation only."""
+    cols = ", ".join(q(f.name) for f in spec.fields)
+    source = read_files(lake, spec)
+    if layout.is_snapshot(spec):
+        newest = f"(SELECT max({q(layout.FETCHED_AT)}) FROM {source})"
+        return f"SELECT {cols} FROM {source} WHERE {q(layout.FETCHED_AT)} = {newest}"
+    key = ", ".join(q(k) for k in spec.key)
+    return (
+        f"SELECT {cols} FROM {source} "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {q(layout.FETCHED_AT)} DESC) = 1"
+    )
+
+
+def latest_view(spec: DatasetSpec) -> str:
+    """The latest version per latest_key: highest update_flag, then latest announcement dates."""
+    assert spec.latest_key is not None
+    part = ", ".join(q(k) for k in spec.latest_key)
+    order = ", ".join(f"{q(c)} DESC NULLS LAST" for c in spec.version_order)
+    return (
+        f"SELECT * FROM {q(spec.name)} QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {order}) = 1"
+    )
+
+
+def adjusted_view(kind: str) -> str:
+    """daily prices times adj_factor (hfq), divided by the stock's latest factor in the lake for qfq.
+
+    qfq is anchored at the latest adj_factor the lake holds for each stock, so the series changes
+    (as a whole) when a new ex-dividend factor arrives; hfq never changes for past days.
+    """
+    scale = "a.adj_factor" if kind == "hfq" else "a.adj_factor / l.latest_factor"
+    prices = ", ".join(f"d.{c} * {scale} AS {c}" for c in PRICE_COLUMNS)
+    anchor = ""
+    if kind == "qfq":
+        anchor = (
+            "LEFT JOIN (SELECT ts_code, arg_max(adj_factor, trade_date) AS latest_factor "
+            "FROM adj_factor GROUP BY ts_code) l ON l.ts_code = d.ts_code "
+        )
+    return (
+        f"SELECT d.ts_code, d.trade_date, {prices}, "
+        f"d.close * {scale} - d.pre_close * {scale} AS change, d.pct_chg, d.vol, d.amount, "
+        f"a.adj_factor FROM daily d LEFT JOIN adj_factor a "
+        f"ON a.ts_code = d.ts_code AND a.trade_date = d.trade_date {anchor}"
+    )
+
+
+def views(lake: Path) -> dict[str, str]:
+    """Every view of metadata.db by name, in creation order."""
+    out = {spec.name: dataset_view(lake, spec) for spec in DATASETS.values()}
+    for spec in DATASETS.values():
+        if spec.latest_key is not None:
+            out[f"{spec.name}_latest"] = latest_view(spec)
+    out["daily_hfq"] = adjusted_view("hfq")
+    out["daily_qfq"] = adjusted_view("qfq")
+    return out
+
+
+@dataclass
+class SyncResult:
+    path: Path
+    views: list[str]
+
+
+def sync(settings: Settings) -> SyncResult:
+    """Rebuild metadata.db atomically (write a new file, rename it over the old one)."""
+    lake = settings.lake_dir
+    writer = ParquetWriter(lake, settings.home / "rejected", fsync=settings.fsync)
+    for spec in DATASETS.values():
+        writer.ensure_placeholder(spec)
+    target = settings.metadata_db
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    all_views = views(lake)
+    try:
+        con = duckdb.connect()
+        try:
+            con.execute(f"ATTACH {lit(str(tmp))} AS neo_meta (STORAGE_VERSION {lit(STORAGE_VERSION)})")
+            con.execute("USE neo_meta")
+            for name, sql in all_views.items():
+                con.execute(f"CREATE VIEW {q(name)} AS {sql}")
+                con.execute(f"SELECT * FROM {q(name)} LIMIT 0")  # binds now, not in an analyst's query
+            _describe(con)
+            con.execute("USE memory")
+            con.execute("DETACH neo_meta")
+        finally:
+            con.close()
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
+    return SyncResult(target, list(all_views))
+
+
+def _describe(con: duckdb.DuckDBPyConnection) -> None:
+    """A small table telling analysts what each dataset view is."""
+    con.execute(
+        "CREATE TABLE neo_datasets (name VARCHAR, api VARCHAR, key VARCHAR, date_column VARCHAR, "
+        "strategy VARCHAR, description VARCHAR, synced_at TIMESTAMPTZ)"
+    )
+    now = datetime.now(UTC)
+    con.executemany(
+        "INSERT INTO neo_datasets VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (s.name, s.api, ",".join(s.key), s.date_column, str(s.strategy), s.description, now)
+            for s in DATASETS.values()
+        ],
+    )

@@ -1,0 +1,35 @@
+"""Read-only SQL on metadata.db, from any working directory."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from neo.config import Settings, load_settings
+from neo.errors import NeoError
+from neo.lake.catalog import sync
+
+
+class QueryError(NeoError):
+    """Bad SQL, or SQL that tried to change metadata.db."""
+
+
+def connect(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only DuckDB connection on metadata.db (built first if it does not exist yet)."""
+    settings = settings or load_settings()
+    path = settings.metadata_db
+    if not path.exists():
+        sync(settings)
+    return duckdb.connect(str(path), read_only=True)
+
+
+def run(sql: str, settings: Settings | None = None) -> pa.Table:
+    """Run one SQL statement read-only and return its result (an empty table if it has none)."""
+    con = connect(settings)
+    try:
+        rel = con.sql(sql)
+        return rel.to_arrow_table() if rel is not None else pa.table({})
+    except duckdb.Error as exc:
+        raise QueryError(f"SQL failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()

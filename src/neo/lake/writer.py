@@ -1,0 +1,114 @@
+"""ParquetWriter: typed, sorted, atomic Parquet files in the lake.
+
+Every batch is cast to its dataset's declared schema (so any engine reads the union of the files
+without casts), sorted by the dataset's key, split by the year of its date column and written as
+`<stamp>-<batch>.parquet` through a temporary name, fsync and rename: a reader sees a whole file or
+none. A retried batch keeps its batch id and so its file names, and replaces its own files rather
+than adding a second copy. A batch that cannot be cast is saved under `rejected/` and reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from neo.datasets import DatasetSpec
+from neo.errors import SchemaError
+from neo.lake import layout
+
+log = logging.getLogger("neo.writer")
+
+COMPRESSION = "zstd"
+
+
+@dataclass
+class WriteResult:
+    dataset: str
+    rows: int = 0
+    files: list[Path] = field(default_factory=list)
+
+
+class ParquetWriter:
+    def __init__(self, lake: Path, rejected: Path, *, fsync: bool = True) -> None:
+        self.lake = lake
+        self.rejected = rejected
+        self.fsync = fsync
+
+    def write(
+        self, table: pa.Table, spec: DatasetSpec, *, batch_id: str, fetched_at: datetime
+    ) -> WriteResult:
+        """Write one batch. `fetched_at` (timezone-aware) is when it was downloaded."""
+        try:
+            typed = spec.conform(table)
+        except SchemaError as exc:
+            kept = self._reject(table, spec, batch_id, fetched_at)
+            raise SchemaError(f"{exc}; batch kept in {kept}") from None
+        self.ensure_placeholder(spec)
+        stamp = pa.array([fetched_at] * typed.num_rows, layout.FETCHED_AT_TYPE)
+        typed = typed.append_column(pa.field(layout.FETCHED_AT, layout.FETCHED_AT_TYPE), stamp)
+        result = WriteResult(spec.name)
+        name = layout.file_name(fetched_at, batch_id)
+        for year, part in self._partitions(typed, spec):
+            path = layout.partition_dir(self.lake, spec, year) / name
+            self._write_file(part.sort_by([(k, "ascending") for k in spec.key]), path)
+            result.files.append(path)
+            result.rows += part.num_rows
+        return result
+
+    def _partitions(self, table: pa.Table, spec: DatasetSpec) -> list[tuple[int | None, pa.Table]]:
+        if not layout.is_partitioned(spec) or spec.date_column is None:
+            return [(None, table)]
+        if table.num_rows == 0:
+            return []  # a day with no rows needs no file
+        years = pc.year(table.column(spec.date_column))
+        if years.null_count:
+            raise SchemaError(f"{spec.name}: {years.null_count} rows have no {spec.date_column}")
+        return [(y, table.filter(pc.equal(years, y))) for y in sorted(pc.unique(years).to_pylist())]
+
+    def _write_file(self, table: pa.Table, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = layout.temp_path(path)
+        try:
+            with open(tmp, "wb") as f:
+                pq.write_table(table, f, compression=COMPRESSION)
+                if self.fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        if self.fsync:
+            _fsync_dir(path.parent)
+
+    def ensure_placeholder(self, spec: DatasetSpec) -> None:
+        """A zero-row file with the declared schema, so the dataset's glob always matches."""
+        path = layout.dataset_dir(self.lake, spec) / layout.PLACEHOLDER
+        if not path.exists():
+            self._write_file(layout.file_schema(spec).empty_table(), path)
+
+    def _reject(self, table: pa.Table, spec: DatasetSpec, batch_id: str, fetched_at: datetime) -> Path:
+        path = (
+            self.rejected / spec.name / layout.file_name(fetched_at, batch_id).replace(".parquet", ".arrow")
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with ipc.new_file(str(path), table.schema) as sink:
+            sink.write_table(table)
+        log.error("%s: batch %s could not be typed; kept in %s", spec.name, batch_id, path)
+        return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""The pipeline: download -> process -> write. Synchronous for now; queued in the next stage."""

@@ -1,0 +1,302 @@
+"""The lake on real files: latest wins per key, declared types, atomic files, a sync that never
+blocks readers, and files that other engines read without neo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import neo
+from neo.config import Settings
+from neo.datasets import get
+from neo.errors import SchemaError
+from neo.lake import layout
+from neo.lake.catalog import sync
+from neo.lake.query import QueryError, run
+from neo.lake.writer import ParquetWriter
+from neo.pipeline.batch import Batch
+from neo.pipeline.ingest import download, store
+from neo.pipeline.processor import SimpleDataProcessor
+from neo.sim.server import SimHTTPServer
+from neo.sources.tushare import TushareClient
+from tests.conftest import client_settings
+
+Sim = Callable[..., SimHTTPServer]
+DAILY = get("daily")
+
+
+def writer_for(settings: Settings) -> ParquetWriter:
+    return ParquetWriter(settings.lake_dir, settings.home / "rejected", fsync=settings.fsync)
+
+
+def ingest(settings: Settings, dataset: str, params: dict | None = None) -> Batch:
+    spec = get(dataset)
+    with TushareClient(settings) as client:
+        batch = download(client, spec, params)
+    store(batch, spec, SimpleDataProcessor(), writer_for(settings))
+    return batch
+
+
+def view(settings: Settings, sql: str) -> pa.Table:
+    return run(sql, settings)
+
+
+def test_a_batch_downloaded_twice_shows_once(sim: Sim, tmp_path: Path) -> None:
+    settings = client_settings(sim(), tmp_path)
+    first = ingest(settings, "daily", {"trade_date": "20240105"})
+    ingest(settings, "daily", {"trade_date": "20240105"})
+    sync(settings)
+    files = list((settings.lake_dir / "daily").glob("year=*/*.parquet"))
+    assert len(files) == 2  # both downloads are on disk...
+    got = view(settings, "SELECT * FROM daily ORDER BY ts_code")
+    assert got.num_rows == first.table.num_rows  # ...and the view shows each key once
+    assert got.equals(DAILY.conform(first.table).sort_by("ts_code"))
+
+
+def test_a_revision_at_the_source_replaces_the_old_values(sim: Sim, tmp_path: Path) -> None:
+    settings = client_settings(sim(revise_rate=0.4), tmp_path)
+    old = ingest(settings, "daily", {"trade_date": "20240105"}).table.sort_by("ts_code")
+    new = ingest(settings, "daily", {"trade_date": "20240105"}).table.sort_by("ts_code")
+    changed = sum(a != b for a, b in zip(old.to_pylist(), new.to_pylist(), strict=True))
+    assert 0 < changed < old.num_rows
+    got = view(settings, "SELECT * FROM daily ORDER BY ts_code")
+    assert got.equals(new)
+
+
+def test_retried_batch_replaces_its_own_file(tmp_path: Path, settings_home: Settings) -> None:
+    writer = writer_for(settings_home)
+    table = pa.table({"ts_code": ["A", "B"], "trade_date": ["20240102", "20240102"], "close": [1.0, 2.0]})
+    batch = Batch("daily", table)
+    for _ in range(3):
+        writer.write(table, DAILY, batch_id=batch.batch_id, fetched_at=batch.fetched_at)
+    assert len(list((settings_home.lake_dir / "daily").glob("year=*/*.parquet"))) == 1
+
+
+@pytest.fixture
+def settings_home(tmp_path: Path) -> Settings:
+    from neo.config import load_settings
+
+    return load_settings(home=tmp_path / "home")
+
+
+def write(settings: Settings, table: pa.Table, spec_name: str = "daily", at: datetime | None = None) -> None:
+    batch = Batch(spec_name, table, fetched_at=at or datetime.now(UTC))
+    store(batch, get(spec_name), SimpleDataProcessor(), writer_for(settings))
+
+
+def test_null_and_textual_columns_keep_the_declared_types(settings_home: Settings) -> None:
+    write(
+        settings_home, pa.table({"ts_code": ["A"], "trade_date": ["20240102"], "close": [1.5], "vol": [10.0]})
+    )
+    write(
+        settings_home,
+        pa.table(
+            {
+                "ts_code": ["B"],
+                "trade_date": ["20240103"],
+                "close": pa.nulls(1),
+                "vol": ["12.5"],
+                "amount": pa.nulls(1),
+            }
+        ),
+    )
+    sync(settings_home)
+    con = neo.connect(settings_home)
+    types = dict(con.sql("SELECT column_name, column_type FROM (DESCRIBE daily)").fetchall())
+    assert types["close"] == "DOUBLE" and types["vol"] == "DOUBLE" and types["trade_date"] == "DATE"
+    assert con.sql("SELECT ts_code, close, vol FROM daily ORDER BY 1").fetchall() == [
+        ("A", 1.5, 10.0),
+        ("B", None, 12.5),
+    ]
+    for f in (settings_home.lake_dir / "daily").glob("**/*.parquet"):
+        assert pq.read_schema(f) == layout.file_schema(DAILY).remove_metadata()
+
+
+def test_empty_datasets_have_typed_views_and_new_files_appear_without_sync(settings_home: Settings) -> None:
+    sync(settings_home)
+    con = neo.connect(settings_home)
+    assert con.sql("SELECT count(*) FROM weekly").fetchone() == (0,)
+    assert (
+        dict(con.sql("SELECT column_name, column_type FROM (DESCRIBE weekly)").fetchall())["trade_date"]
+        == "DATE"
+    )
+    write(settings_home, pa.table({"ts_code": ["A"], "trade_date": ["20240105"], "close": [3.0]}), "weekly")
+    assert con.sql("SELECT ts_code, close FROM weekly").fetchall() == [("A", 3.0)]
+
+
+def test_a_snapshot_is_replaced_as_a_whole(settings_home: Settings) -> None:
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    write(settings_home, pa.table({"ts_code": ["A", "B", "C"], "name": ["a", "b", "c"]}), "stock_basic", t0)
+    write(
+        settings_home,
+        pa.table({"ts_code": ["A", "D"], "name": ["a2", "d"]}),
+        "stock_basic",
+        t0 + timedelta(days=1),
+    )
+    sync(settings_home)
+    assert view(settings_home, "SELECT ts_code, name FROM stock_basic ORDER BY 1").to_pylist() == [
+        {"ts_code": "A", "name": "a2"},
+        {"ts_code": "D", "name": "d"},
+    ]
+
+
+def test_processor_drops_null_keys_and_repeats_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    table = pa.table(
+        {"ts_code": ["A", None, "A", "B"], "trade_date": ["20240102"] * 4, "close": [1.0, 2, 3, 4]}
+    )
+    out, stats = SimpleDataProcessor().process(table, DAILY)
+    assert (stats.null_key_rows, stats.duplicate_rows, stats.rows_out) == (1, 1, 2)
+    assert out.column("close").to_pylist() == [1.0, 4.0]  # the first of a repeated key is kept
+    assert "dropped 1 rows with a null in the key" in caplog.text
+
+
+def test_a_batch_that_cannot_be_typed_is_kept_not_dropped(settings_home: Settings) -> None:
+    bad = pa.table({"ts_code": ["A"], "trade_date": ["20240102"], "close": ["not a number"]})
+    with pytest.raises(SchemaError, match="batch kept in") as err:
+        writer_for(settings_home).write(bad, DAILY, batch_id="b1", fetched_at=datetime.now(UTC))
+    kept = Path(str(err.value).rsplit("batch kept in ", 1)[1])
+    assert pa.ipc.open_file(kept).read_all().equals(bad)
+    assert not list((settings_home.lake_dir / "daily").glob("year=*/*.parquet"))
+
+
+KILLED_WRITER = """
+import sys, uuid
+from datetime import UTC, datetime
+import numpy as np, pyarrow as pa
+from neo.datasets import get
+from neo.lake.writer import ParquetWriter
+from pathlib import Path
+n = 200_000
+rng = np.random.default_rng(0)
+table = pa.table({"ts_code": [f"{i:06d}.SZ" for i in range(n)], "trade_date": ["20240102"] * n,
+                  **{c: rng.random(n) for c in ["open", "high", "low", "close", "vol", "amount"]}})
+writer = ParquetWriter(Path(sys.argv[1]), Path(sys.argv[1]) / "rejected", fsync=False)
+print("ready", flush=True)
+while True:
+    writer.write(table, get("daily"), batch_id=uuid.uuid4().hex, fetched_at=datetime.now(UTC))
+"""
+
+
+def test_a_writer_killed_mid_file_leaves_no_visible_partial_file(settings_home: Settings) -> None:
+    lake = settings_home.lake_dir
+    for delay in (0.3, 0.55, 0.8, 1.1):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED_WRITER, str(lake)], stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    visible = list((lake / "daily").glob("year=*/*.parquet"))
+    leftovers = list((lake / "daily").glob("year=*/.*.tmp"))
+    assert visible and leftovers  # killed mid-file at least once, and some files completed
+    for f in visible:
+        assert pq.read_table(f).num_rows == 200_000
+    sync(settings_home)
+    assert view(settings_home, "SELECT count(*) AS n FROM daily").column("n")[0].as_py() == 200_000
+
+
+HOLDER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "ro")
+print(con.sql("SELECT count(*) FROM daily").fetchone()[0], flush=True)
+sys.stdin.readline()  # hold the connection until told to go on
+print(con.sql("SELECT count(*) FROM daily").fetchone()[0], flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["ro", "rw"])
+def test_sync_succeeds_while_another_process_holds_metadata_db(settings_home: Settings, mode: str) -> None:
+    write(settings_home, pa.table({"ts_code": ["A"], "trade_date": ["20240102"], "close": [1.0]}))
+    sync(settings_home)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(settings_home.metadata_db), mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline().strip() == "1"
+    before = settings_home.metadata_db.stat().st_ino
+    sync(settings_home)  # must not wait for, fail on, or disturb the holder
+    write(settings_home, pa.table({"ts_code": ["B"], "trade_date": ["20240103"], "close": [2.0]}))
+    holder.stdin.write("go\n")
+    holder.stdin.flush()
+    assert holder.stdout.readline().strip() == "2"  # its old views still work and see new files
+    assert holder.wait(timeout=20) == 0
+    assert settings_home.metadata_db.stat().st_ino != before
+    assert view(settings_home, "SELECT count(*) AS n FROM daily").column("n")[0].as_py() == 2
+
+
+def test_views_work_from_any_working_directory(
+    settings_home: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(settings_home, pa.table({"ts_code": ["A"], "trade_date": ["20240102"], "close": [1.0]}))
+    sync(settings_home)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    con = duckdb.connect(str(settings_home.metadata_db.resolve()), read_only=True)
+    assert con.sql("SELECT ts_code FROM daily").fetchall() == [("A",)]
+
+
+def test_other_engines_read_the_lake_without_neo(sim: Sim, tmp_path: Path) -> None:
+    import polars as pl
+    import pyarrow.dataset as ds
+
+    settings = client_settings(sim(revise_rate=0.3), tmp_path)
+    for day in ("20240102", "20240103", "20240102", "20240104"):
+        ingest(settings, "daily", {"trade_date": day})
+    ingest(settings, "daily", {"trade_date": "20240103"})
+    sync(settings)
+    cols = DAILY.field_names
+    expected = view(settings, f"SELECT {', '.join(cols)} FROM daily ORDER BY ts_code, trade_date")
+
+    def latest(table: pa.Table) -> pa.Table:
+        """Latest version per key, computed without neo: newest _fetched_at first, keep the first."""
+        order = table.sort_by(
+            [("ts_code", "ascending"), ("trade_date", "ascending"), (layout.FETCHED_AT, "descending")]
+        )
+        seen: set[tuple] = set()
+        rows = []
+        for i, key in enumerate(
+            zip(order["ts_code"].to_pylist(), order["trade_date"].to_pylist(), strict=True)
+        ):
+            if key not in seen:
+                seen.add(key)
+                rows.append(i)
+        return order.take(rows).select(cols)
+
+    arrow = ds.dataset(settings.lake_dir / "daily", format="parquet", partitioning="hive").to_table()
+    assert arrow.schema.field("year").type in (pa.int32(), pa.int64())  # the hive partition column
+    assert latest(arrow).equals(expected)
+    frame = pl.scan_parquet(str(settings.lake_dir / "daily" / "year=*" / "*.parquet")).collect()
+    assert latest(frame.to_arrow().cast(layout.file_schema(DAILY))).equals(expected)
+
+
+def test_query_errors_are_one_line(settings_home: Settings) -> None:
+    sync(settings_home)
+    with pytest.raises(QueryError, match="syntax error") as err:
+        run("SELEC 1", settings_home)
+    assert "\n" not in str(err.value)
+    with pytest.raises(QueryError, match="read-only"):
+        run("CREATE TABLE x (a INT)", settings_home)
+    assert run("SELECT 42 AS answer", settings_home).to_pylist() == [{"answer": 42}]
+
+
+def test_connect_builds_a_missing_metadata_db(settings_home: Settings) -> None:
+    assert not settings_home.metadata_db.exists()
+    con = neo.connect(settings_home)
+    assert "daily_qfq" in {r[0] for r in con.sql("SHOW TABLES").fetchall()}
+    assert os.path.exists(settings_home.metadata_db)
