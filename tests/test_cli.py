@@ -164,7 +164,8 @@ def test_sync_and_query_commands(tmp_path: Path) -> None:
     out = neo("sync", env=env)
     assert out.returncode == 0 and "17 views" in out.stdout
     out = neo("query", "SELECT name, key FROM neo_datasets WHERE name = 'daily'", "-f", "csv", env=env)
-    assert out.returncode == 0 and 'daily,"ts_code,trade_date"' in out.stdout
+    assert out.returncode == 0
+    assert list(csv.DictReader(io.StringIO(out.stdout))) == [{"name": "daily", "key": "ts_code,trade_date"}]
     target = tmp_path / "out.parquet"
     out = neo("query", "SELECT * FROM daily_qfq", "-f", "parquet", "-o", str(target), env=env)
     assert out.returncode == 0 and target.exists() and "wrote 0 rows" in out.stderr

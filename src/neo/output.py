@@ -49,7 +49,7 @@ def show(
         raise UsageError("--format parquet writes a file: add --output FILE")
     if fmt is Format.csv:
         buf = io.BytesIO()
-        pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="needed"))
+        pacsv.write_csv(table, buf)
         out.write(buf.getvalue().decode())
     elif fmt is Format.json:
         rows = table.to_pylist()
