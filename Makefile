@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-sim clean
+.PHONY: demo test lint bench-sim bench-lake constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "neo needs Python 3.11+ (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -26,6 +26,14 @@ lint: $(STAMP)
 
 bench-sim: $(STAMP)
 	$(BIN)/python bench/bench_sim.py
+
+bench-lake: $(STAMP)
+	$(BIN)/python bench/bench_lake.py
+
+constraints: $(STAMP)
+	$(BIN)/pip freeze --exclude-editable | grep -v '^neo' | \
+	  (echo "# Exact versions of everything neo and its dev tools install (pip install -c constraints.txt)."; \
+	   echo "# Regenerate after changing pyproject.toml: make constraints"; cat) > constraints.txt
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -63,6 +63,8 @@ class DatasetSpec:
 
     def conform(self, table: pa.Table) -> pa.Table:
         """Cast to exactly the declared schema: missing columns become typed nulls, extra ones go."""
+        if table.schema.equals(self.schema, check_metadata=False):
+            return table
         n = table.num_rows
         cols = []
         for f in self.fields:

@@ -41,6 +41,7 @@ class ParquetWriter:
         self.lake = lake
         self.rejected = rejected
         self.fsync = fsync
+        self._placed: set[str] = set()
 
     def write(
         self, table: pa.Table, spec: DatasetSpec, *, batch_id: str, fetched_at: datetime
@@ -52,7 +53,7 @@ class ParquetWriter:
             kept = self._reject(table, spec, batch_id, fetched_at)
             raise SchemaError(f"{exc}; batch kept in {kept}") from None
         self.ensure_placeholder(spec)
-        stamp = pa.array([fetched_at] * typed.num_rows, layout.FETCHED_AT_TYPE)
+        stamp = pa.repeat(pa.scalar(fetched_at, layout.FETCHED_AT_TYPE), typed.num_rows)
         typed = typed.append_column(pa.field(layout.FETCHED_AT, layout.FETCHED_AT_TYPE), stamp)
         result = WriteResult(spec.name)
         name = layout.file_name(fetched_at, batch_id)
@@ -71,7 +72,10 @@ class ParquetWriter:
         years = pc.year(table.column(spec.date_column))
         if years.null_count:
             raise SchemaError(f"{spec.name}: {years.null_count} rows have no {spec.date_column}")
-        return [(y, table.filter(pc.equal(years, y))) for y in sorted(pc.unique(years).to_pylist())]
+        distinct = sorted(pc.unique(years).to_pylist())
+        if len(distinct) == 1:  # the usual batch: one day or one period
+            return [(distinct[0], table)]
+        return [(y, table.filter(pc.equal(years, y))) for y in distinct]
 
     def _write_file(self, table: pa.Table, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,9 +95,12 @@ class ParquetWriter:
 
     def ensure_placeholder(self, spec: DatasetSpec) -> None:
         """A zero-row file with the declared schema, so the dataset's glob always matches."""
+        if spec.name in self._placed:
+            return
         path = layout.dataset_dir(self.lake, spec) / layout.PLACEHOLDER
         if not path.exists():
             self._write_file(layout.file_schema(spec).empty_table(), path)
+        self._placed.add(spec.name)
 
     def _reject(self, table: pa.Table, spec: DatasetSpec, batch_id: str, fetched_at: datetime) -> Path:
         path = (
