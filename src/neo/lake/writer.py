@@ -81,17 +81,16 @@ class ParquetWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = layout.temp_path(path)
         try:
-            with open(tmp, "wb") as f:
-                pq.write_table(table, f, compression=COMPRESSION)
-                if self.fsync:
-                    f.flush()
-                    os.fsync(f.fileno())
+            # A path, not a Python file object: pyarrow then writes natively, without the GIL per write.
+            pq.write_table(table, str(tmp), compression=COMPRESSION)
+            if self.fsync:
+                _fsync(tmp)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         if self.fsync:
-            _fsync_dir(path.parent)
+            _fsync(path.parent)
 
     def ensure_placeholder(self, spec: DatasetSpec) -> None:
         """A zero-row file with the declared schema, so the dataset's glob always matches."""
@@ -113,8 +112,9 @@ class ParquetWriter:
         return path
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def _fsync(path: Path) -> None:
+    """fsync a file or a directory (for a directory: makes a rename in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
