@@ -300,3 +300,16 @@ def test_connect_builds_a_missing_metadata_db(settings_home: Settings) -> None:
     con = neo.connect(settings_home)
     assert "daily_qfq" in {r[0] for r in con.sql("SHOW TABLES").fetchall()}
     assert os.path.exists(settings_home.metadata_db)
+
+
+def test_files_are_sorted_by_key_whatever_order_rows_arrive_in(settings_home: Settings) -> None:
+    codes = ["C", "A", "B", "A"]
+    dates = ["20240103", "20240103", "20240102", "20240102"]
+    write(settings_home, pa.table({"ts_code": codes, "trade_date": dates, "close": [1.0, 2.0, 3.0, 4.0]}))
+    write(
+        settings_home,
+        pa.table({"ts_code": ["A", "B", "C"], "trade_date": ["20240104"] * 3, "close": [5.0] * 3}),
+    )
+    for f in (settings_home.lake_dir / "daily").glob("year=*/*.parquet"):
+        t = pq.read_table(f)
+        assert t.equals(t.sort_by([("ts_code", "ascending"), ("trade_date", "ascending")]))

@@ -59,7 +59,7 @@ class ParquetWriter:
         name = layout.file_name(fetched_at, batch_id)
         for year, part in self._partitions(typed, spec):
             path = layout.partition_dir(self.lake, spec, year) / name
-            self._write_file(part.sort_by([(k, "ascending") for k in spec.key]), path)
+            self._write_file(_sorted(part, spec.key), path)
             result.files.append(path)
             result.rows += part.num_rows
         return result
@@ -110,6 +110,15 @@ class ParquetWriter:
             sink.write_table(table)
         log.error("%s: batch %s could not be typed; kept in %s", spec.name, batch_id, path)
         return path
+
+
+def _sorted(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
+    """Sorted by key. A strictly increasing first key column (one day of a whole market, as the
+    server sends it) already is, and skipping the sort saves a tenth of the write."""
+    first = table.column(key[0])
+    if table.num_rows < 2 or pc.all(pc.greater(first[1:], first[:-1])).as_py():
+        return table
+    return table.sort_by([(k, "ascending") for k in key])
 
 
 def _fsync(path: Path) -> None:
