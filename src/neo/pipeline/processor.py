@@ -33,7 +33,7 @@ class SimpleDataProcessor:
         stats = ProcessStats(rows_in=table.num_rows)
         typed = spec.conform(table)
         valid = functools.reduce(pc.and_kleene, (pc.is_valid(typed[k]) for k in spec.key))
-        kept = typed.filter(valid)
+        kept = typed if pc.all(valid).as_py() is not False else typed.filter(valid)
         stats.null_key_rows = typed.num_rows - kept.num_rows
         if stats.null_key_rows:
             log.warning(
@@ -52,8 +52,9 @@ class SimpleDataProcessor:
 
 
 def _first_per_key(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
-    if table.num_rows == 0:
-        return table
+    first = table.column(key[0])
+    if table.num_rows < 2 or pc.count_distinct(first).as_py() == table.num_rows:
+        return table  # the first key column alone is unique (e.g. one day of a market)
     with_index = table.select(list(key)).append_column("__row", pa.array(range(table.num_rows), pa.int64()))
     firsts = with_index.group_by(list(key), use_threads=False).aggregate([("__row", "min")])
     if firsts.num_rows == table.num_rows:
