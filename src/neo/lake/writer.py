@@ -82,7 +82,9 @@ class ParquetWriter:
         tmp = layout.temp_path(path)
         try:
             # A path, not a Python file object: pyarrow then writes natively, without the GIL per write.
-            pq.write_table(table, str(tmp), compression=COMPRESSION)
+            pq.write_table(
+                table, str(tmp), compression=COMPRESSION, use_dictionary=dictionary_columns(table.schema)
+            )
             if self.fsync:
                 _fsync(tmp)
             os.replace(tmp, path)
@@ -110,6 +112,12 @@ class ParquetWriter:
             sink.write_table(table)
         log.error("%s: batch %s could not be typed; kept in %s", spec.name, batch_id, path)
         return path
+
+
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Dictionary-encode codes, dates and flags, not numbers: prices rarely repeat, and trying
+    costs a third of the write and makes files larger."""
+    return [f.name for f in schema if not pa.types.is_floating(f.type)]
 
 
 def _sorted(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
