@@ -258,7 +258,7 @@ def main() -> None:
         for fsync in (True, False):
             for workers in (1, 2):
                 runs = []
-                for r in range(max(1, args.rounds // 2)):
+                for r in range(args.rounds):
                     lake = root / f"par-{workers}-{r}"
                     runs.append(parallel(lake, days[args.prefill :], args.stocks, workers, fsync))
                     shutil.rmtree(lake)
