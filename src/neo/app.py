@@ -5,6 +5,9 @@ from __future__ import annotations
 from functools import cached_property
 
 from neo.config import Settings, load_settings
+from neo.lake.writer import ParquetWriter
+from neo.pipeline.ledger import Ledger
+from neo.pipeline.processor import SimpleDataProcessor
 from neo.sources.quota import QuotaGate
 from neo.sources.tushare import TushareClient
 
@@ -20,6 +23,19 @@ class AppContainer:
     @cached_property
     def client(self) -> TushareClient:
         return TushareClient(self.settings, quota=self.quota)
+
+    @cached_property
+    def writer(self) -> ParquetWriter:
+        s = self.settings
+        return ParquetWriter(s.lake_dir, s.home / "rejected", fsync=s.fsync)
+
+    @cached_property
+    def processor(self) -> SimpleDataProcessor:
+        return SimpleDataProcessor()
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.settings.state_dir / "ledger.sqlite")
 
     def close(self) -> None:
         if "client" in self.__dict__:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -65,6 +66,149 @@ def fetch(
     with AppContainer() as container:
         table = container.client.query(api, params, fields)
     emit(table, fmt, output, max_rows, title=api)
+
+
+DatasetsArg = Annotated[
+    list[str] | None, typer.Argument(help="Datasets (default: all; see `neo datasets`).", show_default=False)
+]
+StartOpt = Annotated[str | None, typer.Option(help="First day, YYYYMMDD (default: history_start).")]
+EndOpt = Annotated[str | None, typer.Option(help="Last day, YYYYMMDD (default: today, Beijing time).")]
+CodesOpt = Annotated[str | None, typer.Option(help="Only these ts_codes, comma-separated (per-stock calls).")]
+RetryOpt = Annotated[bool, typer.Option("--retry-failed", help="Plan failed requests again.")]
+
+
+def _plan_args(
+    datasets: list[str] | None, start: str | None, end: str | None, codes: str | None
+) -> dict[str, object]:
+    from neo.datasets import get
+    from neo.dates import parse_day
+
+    names = [get(d).name for d in datasets] if datasets else None
+    code_list = [c.strip() for c in codes.split(",") if c.strip()] if codes else None
+    return {
+        "datasets": names,
+        "start": parse_day(start, "--start") if start else None,
+        "end": parse_day(end, "--end") if end else None,
+        "codes": code_list,
+    }
+
+
+@app.command()
+def download(
+    datasets: DatasetsArg = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    codes: CodesOpt = None,
+    retry_failed: RetryOpt = False,
+) -> None:
+    """Plan, download and write everything missing, with live progress, then sync.
+
+    Runs the fast, slow and maint consumers in this process until the plan is done. Ctrl-C stops
+    cleanly; running it again resumes where it stopped. Failed requests are listed by `neo status`.
+    """
+    from neo.app import AppContainer
+    from neo.pipeline.runner import download as run_download
+
+    args = _plan_args(datasets, start, end, codes)
+    with AppContainer() as container:
+        container.settings.token_value()  # fail now, not in a worker, when there is no token
+        summary = run_download(container, retry_failed=retry_failed, **args)  # type: ignore[arg-type]
+    state = "interrupted" if summary.interrupted else "done"
+    print(
+        f"{state}: {summary.planned} calls planned, {summary.rows:,} rows written, {summary.failed} failed, "
+        f"{summary.seconds:.0f}s" + ("; see `neo status`" if summary.failed else "")
+    )
+    if summary.interrupted:
+        raise typer.Exit(130)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def dl(
+    datasets: DatasetsArg = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    codes: CodesOpt = None,
+    retry_failed: RetryOpt = False,
+) -> None:
+    """Producer only: plan and put the calls on the fast queue (run `neo dp` consumers to do them)."""
+    from neo.app import AppContainer
+    from neo.pipeline.queues import QueuedPipeline
+    from neo.pipeline.runner import plan
+
+    args = _plan_args(datasets, start, end, codes)
+    with AppContainer() as container:
+        container.settings.token_value()
+        result = plan(container, QueuedPipeline(container), retry_failed=retry_failed, **args)  # type: ignore[arg-type]
+    by_dataset: dict[str, int] = {}
+    for r in result.requests:
+        by_dataset[r.dataset] = by_dataset.get(r.dataset, 0) + 1
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(by_dataset.items())) or "nothing to do"
+    print(f"plan {result.plan_id}: {len(result.requests)} calls queued ({detail})")
+
+
+class Kind(StrEnum):
+    fast = "fast"
+    slow = "slow"
+    maint = "maint"
+
+
+@app.command()
+def dp(
+    kind: Annotated[Kind, typer.Argument(help="fast: downloads; slow: writes; maint: sync on a schedule.")],
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker threads (default: from settings).")
+    ] = None,
+) -> None:
+    """Run one kind of consumer in the foreground (for long-running or multi-machine deployments)."""
+    from neo.app import AppContainer
+    from neo.pipeline.queues import QueuedPipeline
+    from neo.pipeline.runner import consume
+
+    with AppContainer() as container:
+        s = container.settings
+        if kind is Kind.fast:
+            s.token_value()
+        default = {"fast": s.fast_workers, "slow": s.slow_workers, "maint": 1}[kind.value]
+        consume(QueuedPipeline(container), kind.value, workers or default)
+
+
+@app.command()
+def status() -> None:
+    """Per dataset: rows, files, date range, missing trade dates/periods, last update; queues; failures."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from neo.app import AppContainer
+    from neo.status import status as get_status
+
+    with AppContainer() as container:
+        datasets, failed, depths = get_status(container)
+    table = Table("dataset", "rows", "files", "from", "to", "missing", "updated (UTC)", title="lake")
+    for d in datasets:
+        missing = ", ".join(x.strftime("%Y%m%d") for x in d.missing[:5]) + (
+            f" (+{len(d.missing) - 5})" if len(d.missing) > 5 else ""
+        )
+        table.add_row(
+            d.dataset,
+            f"{d.rows:,}",
+            str(d.files),
+            str(d.first or "-"),
+            str(d.last or "-"),
+            missing or "-",
+            f"{d.updated:%Y-%m-%d %H:%M}" if d.updated else "-",
+        )
+    console = Console()
+    console.print(table)
+    console.print("queues: " + ", ".join(f"{k} {v} waiting" for k, v in depths.items()))
+    if failed:
+        out = Table(
+            "dataset", "request", "reason", title=f"{len(failed)} failed (retry: neo download --retry-failed)"
+        )
+        for e in failed:
+            out.add_row(e.dataset, e.request, e.error or "")
+        console.print(out)
 
 
 @app.command()

@@ -59,6 +59,21 @@ class Settings(BaseSettings):
     fsync: bool = Field(
         True, description="fsync every Parquet file and its directory before it counts as written."
     )
+    history_start: str = Field("20100101", description="First day to download (YYYYMMDD) unless --start.")
+    restatement_periods: int = Field(8, ge=0, description="Recent report periods re-pulled for restatements.")
+    refresh_hours: float = Field(
+        20.0, ge=0, description="Age after which snapshots and recent periods are downloaded again."
+    )
+    queue_url: str | None = Field(
+        None, description="redis://host:port/db for multi-machine queues and quotas; default: SQLite."
+    )
+    fast_workers: int = Field(4, ge=1, description="Download threads per consumer.")
+    slow_workers: int = Field(2, ge=1, description="Write threads per consumer.")
+    task_retries: int = Field(2, ge=0, description="Times a failed download task is queued again.")
+    task_retry_delay: float = Field(30.0, ge=0, description="Seconds before a failed task runs again.")
+    sync_minutes: int = Field(
+        10, ge=0, description="Maint queue: sync metadata.db every N minutes (0 = off)."
+    )
     row_caps: dict[str, int] = Field(
         default_factory=dict, description="Per-API row cap overrides (page size); see `neo datasets`."
     )

@@ -12,6 +12,8 @@ not exceed the real one; override it with the `row_caps` setting if Tushare docu
 
 from __future__ import annotations
 
+from datetime import time
+
 from neo.datasets.spec import DatasetSpec, Field, Strategy, api_fields, fields_of
 from neo.errors import UsageError
 
@@ -25,6 +27,16 @@ def _cap(api: str, assumed: int) -> int:
     return int(documented) if documented else assumed
 
 
+# NOTES.md, Beijing time: daily 15-16h, daily_basic 15-17h, adj_factor 09:15-09:20 pre-market.
+AVAILABLE_AFTER = {
+    "daily": time(16, 0),
+    "daily_basic": time(17, 0),
+    "adj_factor": time(9, 30),
+    "weekly": time(17, 0),
+    "monthly": time(17, 0),
+}
+
+
 def _market(name: str, strategy: Strategy, description: str) -> DatasetSpec:
     return DatasetSpec(
         name=name,
@@ -35,6 +47,7 @@ def _market(name: str, strategy: Strategy, description: str) -> DatasetSpec:
         date_column="trade_date",
         strategy=strategy,
         row_cap=_cap(name, 6000),  # adj_factor: undocumented, third-party code assumes 5000-6000
+        available_after=AVAILABLE_AFTER[name],
         description=description,
     )
 

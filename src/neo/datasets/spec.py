@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import time
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -48,6 +49,7 @@ class DatasetSpec:
     row_cap: int  # rows per call of `api`: replies this long are paged
     apis: tuple[str, ...] = ()  # every API whose replies have this dataset's fields
     snapshot_calls: tuple[dict[str, str], ...] = ({},)  # params of each call of a snapshot
+    available_after: time | None = None  # Beijing time a trading day's data is published
     latest_key: tuple[str, ...] | None = None  # versioned datasets: one latest row per this key
     version_order: tuple[str, ...] = ()  # versioned datasets: columns ordering versions, newest last
     description: str = ""

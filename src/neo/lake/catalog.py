@@ -104,12 +104,26 @@ class SyncResult:
     views: list[str]
 
 
+def ensure_placeholders(settings: Settings) -> None:
+    writer = ParquetWriter(settings.lake_dir, settings.home / "rejected", fsync=settings.fsync)
+    for spec in DATASETS.values():
+        writer.ensure_placeholder(spec)
+
+
+def open_lake(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with metadata.db's views: for neo's own reads of the lake,
+    which must not depend on metadata.db being present or current."""
+    ensure_placeholders(settings)
+    con = duckdb.connect()
+    for name, sql in views(settings.lake_dir).items():
+        con.execute(f"CREATE VIEW {q(name)} AS {sql}")
+    return con
+
+
 def sync(settings: Settings) -> SyncResult:
     """Rebuild metadata.db atomically (write a new file, rename it over the old one)."""
     lake = settings.lake_dir
-    writer = ParquetWriter(lake, settings.home / "rejected", fsync=settings.fsync)
-    for spec in DATASETS.values():
-        writer.ensure_placeholder(spec)
+    ensure_placeholders(settings)
     target = settings.metadata_db
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
@@ -140,9 +154,9 @@ def _describe(con: duckdb.DuckDBPyConnection) -> None:
     """A small table telling analysts what each dataset view is."""
     con.execute(
         "CREATE TABLE neo_datasets (name VARCHAR, api VARCHAR, key VARCHAR, date_column VARCHAR, "
-        "strategy VARCHAR, description VARCHAR, synced_at TIMESTAMPTZ)"
+        "strategy VARCHAR, description VARCHAR, synced_at TIMESTAMP)"
     )
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).replace(tzinfo=None)  # naive UTC: TIMESTAMPTZ needs pytz in Python clients
     con.executemany(
         "INSERT INTO neo_datasets VALUES (?, ?, ?, ?, ?, ?, ?)",
         [

@@ -11,9 +11,10 @@ waited with its planned, not its actual, wake-up time. MARGIN covers both.
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
 
-from pyrate_limiter import Limiter, Rate, SQLiteBucket
+from pyrate_limiter import AbstractBucket, Limiter, Rate, RedisBucket, SQLiteBucket
 
 from neo.config import Settings
 
@@ -24,7 +25,11 @@ def margin(window: float) -> float:
 
 
 class QuotaGate:
-    """`acquire(api)` blocks until one more call to `api` fits in the window."""
+    """`acquire(api)` blocks until one more call to `api` fits in the window.
+
+    With `queue_url` set to Redis, the windows live in Redis and hold for every machine sharing it;
+    otherwise in a SQLite file under the data root, for every process of this machine.
+    """
 
     def __init__(self, settings: Settings, path: Path | None = None) -> None:
         self._settings = settings
@@ -39,22 +44,28 @@ class QuotaGate:
                 if per_window <= 0:
                     self._limiters[api] = None
                 else:
-                    self._path.parent.mkdir(parents=True, exist_ok=True)
                     window = self._settings.quota_window
                     window_ms = int((window + margin(window)) * 1000)
-                    bucket = SQLiteBucket.init_from_file(
-                        [Rate(per_window, window_ms)],
-                        table=f"quota_{api}_{per_window}_{window_ms}",
-                        db_path=str(self._path),
-                        use_file_lock=True,
+                    name = f"quota_{api}_{per_window}_{window_ms}"
+                    self._limiters[api] = Limiter(
+                        self._bucket(name, Rate(per_window, window_ms)), buffer_ms=20
                     )
-                    self._limiters[api] = Limiter(bucket, buffer_ms=20)
             return self._limiters[api]
+
+    def _bucket(self, name: str, rate: Rate) -> AbstractBucket:
+        url = self._settings.queue_url
+        if url and url.startswith(("redis://", "rediss://", "unix://")):
+            import redis
+
+            return RedisBucket.init([rate], redis.Redis.from_url(url), f"neo:{name}")
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteBucket.init_from_file([rate], table=name, db_path=str(self._path), use_file_lock=True)
 
     def acquire(self, api: str) -> None:
         limiter = self._limiter(api)
         if limiter is not None:
-            limiter.try_acquire(api, blocking=True)
+            # A unique name per call: the Redis bucket stores calls as set members named after it.
+            limiter.try_acquire(f"{api}:{uuid.uuid4().hex}", blocking=True)
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,121 @@
+"""The three Huey queues and their tasks.
+
+    fast   download(dataset, params)       calls Tushare within the quota, hands the batch to slow
+    slow   store(dataset, params, batch)   cleans, types and writes Parquet, then marks the ledger
+           failed(dataset, params, error)  records a request that cannot succeed (yet)
+    maint  sync()                          rebuilds metadata.db; also periodic, every `sync_minutes`
+
+Embedded default: one SQLite file under the data root. With `queue_url = redis://...` the queues
+live in Redis, so fast consumers on several machines share them (and the quota, see QuotaGate);
+slow and maint consumers run where the data root is. Batches travel as Arrow IPC (zstd), not as
+lists of dicts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey.api import Task
+
+from neo.app import AppContainer
+from neo.datasets import get
+from neo.errors import NeoError, SchemaError
+from neo.lake.catalog import sync
+from neo.pipeline.batch import Batch
+from neo.pipeline.ingest import download, store
+from neo.sources.errors import QuotaError, RetriesExhaustedError, TransientError
+
+log = logging.getLogger("neo.queues")
+RETRYABLE = (RetriesExhaustedError, TransientError, QuotaError)
+
+
+def to_ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema, options=ipc.IpcWriteOptions(compression="zstd")) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def from_ipc(data: bytes) -> pa.Table:
+    return ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+def make_huey(container: AppContainer, name: str) -> Huey:
+    settings = container.settings
+    if settings.queue_url:
+        return RedisHuey(f"neo-{name}", url=settings.queue_url, results=False)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(name, filename=str(settings.state_dir / "queues.db"), results=False)
+
+
+@dataclass
+class Queues:
+    fast: Huey
+    slow: Huey
+    maint: Huey
+
+    def depths(self) -> dict[str, int]:
+        return {name: getattr(self, name).pending_count() for name in ("fast", "slow", "maint")}
+
+
+class QueuedPipeline:
+    """Builds the queues for one container and registers neo's tasks on them."""
+
+    def __init__(self, container: AppContainer) -> None:
+        self.container = container
+        s = container.settings
+        self.queues = Queues(*(make_huey(container, n) for n in ("fast", "slow", "maint")))
+        fast, slow, maint = self.queues.fast, self.queues.slow, self.queues.maint
+        self.download = fast.task(
+            retries=s.task_retries, retry_delay=s.task_retry_delay, context=True, name="download"
+        )(self._download)
+        self.store = slow.task(name="store")(self._store)
+        self.failed = slow.task(name="failed")(self._failed)
+        self.sync = maint.task(name="sync")(self._sync)
+        if s.sync_minutes:
+            maint.periodic_task(crontab(minute=f"*/{s.sync_minutes}"), name="periodic_sync")(self._sync)
+
+    # -- task bodies ------------------------------------------------------------------------------
+
+    def _download(self, dataset: str, params: dict[str, Any], task: Task | None = None) -> None:
+        spec = get(dataset)
+        try:
+            batch = download(self.container.client, spec, params)
+        except RETRYABLE as exc:
+            if task is not None and task.retries > 0:
+                log.warning("%s %s: %s; queued again in %ss", dataset, params, exc, task.retry_delay)
+                raise
+            self.failed(dataset, params, str(exc))
+            return
+        except NeoError as exc:  # credential, permission, bad request, paging: retrying cannot help
+            self.failed(dataset, params, str(exc))
+            return
+        except Exception as exc:  # a bug must not stall the plan: record it and go on
+            log.exception("%s %s failed", dataset, params)
+            self.failed(dataset, params, f"unexpected {type(exc).__name__}: {exc}")
+            return
+        self.store(dataset, params, batch.batch_id, batch.fetched_at.isoformat(), to_ipc(batch.table))
+
+    def _store(
+        self, dataset: str, params: dict[str, Any], batch_id: str, fetched_at: str, data: bytes
+    ) -> None:
+        c = self.container
+        batch = Batch(dataset, from_ipc(data), params, batch_id, datetime.fromisoformat(fetched_at))
+        try:
+            result = store(batch, get(dataset), c.processor, c.writer)
+        except SchemaError as exc:
+            c.ledger.failed(dataset, params, str(exc))
+            return
+        c.ledger.done(dataset, params, result.stats.rows_out)  # only now: the files are durable
+
+    def _failed(self, dataset: str, params: dict[str, Any], error: str) -> None:
+        self.container.ledger.failed(dataset, params, error)
+
+    def _sync(self) -> None:
+        sync(self.container.settings)

@@ -1,0 +1,177 @@
+"""Running the pipeline: `neo dl` (plan and enqueue), `neo dp` (one kind of consumer) and
+`neo download` (plan, run every consumer in this process until the plan is done, then sync)."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+
+from huey.consumer import Consumer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from neo.app import AppContainer
+from neo.config import Settings
+from neo.datasets import get
+from neo.lake.catalog import sync
+from neo.pipeline.ingest import download as download_batch
+from neo.pipeline.ingest import store
+from neo.pipeline.ledger import DatasetProgress
+from neo.pipeline.planner import Planner, Request
+from neo.pipeline.queues import QueuedPipeline
+
+CONSUMER_OPTIONS = {"worker_type": "thread", "initial_delay": 0.05, "backoff": 1.2, "max_delay": 0.5}
+
+
+@dataclass
+class PlanResult:
+    plan_id: str
+    requests: list[Request] = field(default_factory=list)
+
+
+def ensure_calendar(container: AppContainer, planner: Planner) -> None:
+    """The trade calendar drives every plan: download it right here when it is missing or stale."""
+    for request in planner.snapshots_due(["trade_cal"]):
+        spec = get(request.dataset)
+        result = store(
+            download_batch(container.client, spec, request.params),
+            spec,
+            container.processor,
+            container.writer,
+        )
+        container.ledger.done(request.dataset, request.params, result.stats.rows_out)
+
+
+def plan(
+    container: AppContainer,
+    pipeline: QueuedPipeline,
+    datasets: list[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    codes: list[str] | None = None,
+    retry_failed: bool = False,
+) -> PlanResult:
+    """`neo dl`: record the plan in the ledger, then put its requests on the fast queue."""
+    planner = Planner(container.settings, container.ledger, retry_failed=retry_failed)
+    ensure_calendar(container, planner)
+    requests = planner.plan(datasets, start, end, codes)
+    result = PlanResult(uuid.uuid4().hex[:12], requests)
+    container.ledger.plan(result.plan_id, [(r.dataset, r.params) for r in requests])
+    for r in requests:
+        pipeline.download(r.dataset, r.params)
+    return result
+
+
+def consume(pipeline: QueuedPipeline, kind: str, workers: int) -> None:
+    """`neo dp KIND`: one kind of consumer in the foreground until Ctrl-C or SIGTERM."""
+    huey = getattr(pipeline.queues, kind)
+    huey.create_consumer(workers=workers, periodic=(kind == "maint"), **CONSUMER_OPTIONS).run()
+
+
+@contextmanager
+def consumers(pipeline: QueuedPipeline, fast: int, slow: int) -> Iterator[list[Consumer]]:
+    """Every kind of consumer on threads of this process, stopped gracefully on the way out."""
+    q = pipeline.queues
+    started = [
+        q.fast.create_consumer(workers=fast, periodic=False, **CONSUMER_OPTIONS),
+        q.slow.create_consumer(workers=slow, periodic=False, **CONSUMER_OPTIONS),
+        q.maint.create_consumer(workers=1, periodic=False, **CONSUMER_OPTIONS),
+    ]
+    handler = signal.getsignal(signal.SIGINT)
+    for c in started:
+        c.start()
+    # Huey's consumers take over SIGINT; here Ctrl-C must reach our loop as KeyboardInterrupt.
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield started
+    finally:
+        for c in started:
+            c.stop_flag.set()
+        for c in started:
+            c.stop(graceful=True)
+
+
+@dataclass
+class Summary:
+    plan_id: str
+    planned: int
+    progress: dict[str, DatasetProgress]
+    seconds: float
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> int:
+        return sum(p.failed for p in self.progress.values())
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.progress.values())
+
+
+def download(
+    container: AppContainer,
+    datasets: list[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    codes: list[str] | None = None,
+    retry_failed: bool = False,
+    console: Console | None = None,
+    on_progress: Callable[[dict[str, DatasetProgress]], None] | None = None,
+) -> Summary:
+    """`neo download`: plan, run the consumers here until the plan is done, sync, summarise."""
+    console = console or Console(stderr=True)
+    s = container.settings
+    pipeline = QueuedPipeline(container)
+    if not s.queue_url:
+        # Embedded queues belong to this command: tasks left by an interrupted run are planned
+        # again from the ledger, so drop them rather than run them twice.
+        pipeline.queues.fast.flush()
+    started = time.monotonic()
+    interrupted = False
+    with consumers(pipeline, s.fast_workers, s.slow_workers):
+        result = plan(container, pipeline, datasets, start, end, codes, retry_failed)
+        progress: dict[str, DatasetProgress] = {}
+        try:
+            with Live(console=console, refresh_per_second=4, transient=False) as live:
+                while True:
+                    progress = container.ledger.progress(result.plan_id)
+                    live.update(render(progress, s, pipeline.queues.depths(), time.monotonic() - started))
+                    if on_progress is not None:
+                        on_progress(progress)
+                    if all(p.remaining == 0 for p in progress.values()):
+                        break
+                    time.sleep(0.25)
+        except KeyboardInterrupt:
+            interrupted = True
+    if not interrupted:
+        sync(s)
+    return Summary(result.plan_id, len(result.requests), progress, time.monotonic() - started, interrupted)
+
+
+def render(
+    progress: dict[str, DatasetProgress], settings: Settings, depths: dict[str, int], elapsed: float
+) -> Group:
+    table = Table("dataset", "calls", "rows", "calls/min", "quota/min", "ETA", "errors", title="neo download")
+    for p in progress.values():
+        api = get(p.dataset).api
+        quota = settings.quota_for(api)
+        per_window = quota * 60 / settings.quota_window if quota else 0
+        rate = p.recent  # finished in the last 60 s
+        eta = "-" if p.remaining == 0 else (f"{p.remaining / rate:.0f} min" if rate else "?")
+        table.add_row(
+            p.dataset,
+            f"{p.done + p.failed}/{p.total}",
+            f"{p.rows:,}",
+            str(rate),
+            f"{per_window:g}" if per_window else "none",
+            eta,
+            str(p.failed) if p.failed else "",
+        )
+    queues = ", ".join(f"{k} {v}" for k, v in depths.items())
+    return Group(table, f"queues: {queues}; {elapsed:.0f}s")
