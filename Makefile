@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(BIN)/neo demo
 
 test: $(STAMP)
+	@scripts/ensure-redis.sh
 	$(BIN)/ruff check src tests scripts bench
 	$(BIN)/pytest -q -m "not slow"
 

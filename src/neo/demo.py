@@ -1,52 +1,28 @@
 """`neo demo`: the whole pipeline, offline, in seconds.
 
-Starts the built-in simulator (with 10% injected faults) on a free loopback port, downloads half a
-year of a small market through the real client, cleans and writes it to the Parquet lake under
-`<NEO_HOME>/demo`, builds metadata.db, and answers a few questions in SQL. Run it twice: the views
-still show one row per key.
+Starts the built-in simulator (with 10% injected faults) on a free loopback port and runs
+`neo download` against it: the planner plans half a year of a small market, fast workers download
+within the quota, slow workers clean and write the Parquet lake under `<NEO_HOME>/demo`, and
+metadata.db is synced. Then it answers a few questions in SQL. Run it twice: the second run finds
+nothing to download.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import date
 
 from rich.console import Console
-from rich.progress import Progress
 
+from neo.app import AppContainer
 from neo.config import Settings, load_settings
-from neo.datasets import DATASETS, Strategy, get
-from neo.lake.catalog import sync
 from neo.lake.query import connect
-from neo.lake.writer import ParquetWriter
 from neo.output import rich_table
-from neo.pipeline.ingest import download, store
-from neo.pipeline.processor import SimpleDataProcessor
-from neo.sim.calendar import open_days
+from neo.pipeline import runner
 from neo.sim.server import SimConfig, running
-from neo.sources.tushare import TushareClient
 
 MARKET_START, MARKET_END = date(2024, 1, 1), date(2024, 12, 31)
 FIRST_DAY = date(2024, 6, 1)  # ex-dividend season is late May to July
-PERIODS = ["20240331", "20240630", "20240930"]
-
-
-def plan(days: list[date]) -> list[tuple[str, dict[str, str]]]:
-    """The calls of the demo: snapshots, one call per day or week/month end, one per period."""
-    calls: list[tuple[str, dict[str, str]]] = [("trade_cal", {}), ("stock_basic", {})]
-    week_ends = {d.isocalendar()[:2]: d for d in days}.values()
-    month_ends = {(d.year, d.month): d for d in days}.values()
-    for spec in DATASETS.values():
-        if spec.strategy is Strategy.TRADE_DATE:
-            calls += [(spec.name, {"trade_date": f"{d:%Y%m%d}"}) for d in days]
-        elif spec.strategy is Strategy.WEEK_END:
-            calls += [(spec.name, {"trade_date": f"{d:%Y%m%d}"}) for d in week_ends]
-        elif spec.strategy is Strategy.MONTH_END:
-            calls += [(spec.name, {"trade_date": f"{d:%Y%m%d}"}) for d in month_ends]
-        elif spec.strategy is Strategy.PERIOD:
-            calls += [(spec.name, {"period": p}) for p in PERIODS]
-    return calls
 
 
 def run(stocks: int = 40, console: Console | None = None) -> Settings:
@@ -65,6 +41,7 @@ def run(stocks: int = 40, console: Console | None = None) -> Settings:
             home=home,
             tushare_url=server.url,
             token="demo-token",
+            history_start=f"{FIRST_DAY:%Y%m%d}",
             timeout=0.25,
             backoff_base=0.01,
             backoff_max=0.1,
@@ -73,33 +50,29 @@ def run(stocks: int = 40, console: Console | None = None) -> Settings:
             quota_waits=20,
             default_quota=0,
             quotas={"stock_basic": 0},
+            task_retry_delay=0.2,
+            sync_minutes=0,
         )
         console.rule(f"neo demo: {stocks} simulated stocks, 10% injected faults, lake in {home}")
         logging.getLogger("neo.tushare").setLevel(logging.ERROR)  # retries are expected here, not news
-        calls = plan(open_days(FIRST_DAY, MARKET_END))
-        rows, started = 0, time.perf_counter()
-        writer = ParquetWriter(settings.lake_dir, settings.home / "rejected", fsync=settings.fsync)
-        processor = SimpleDataProcessor()
-        with TushareClient(settings) as client, Progress(console=console, transient=True) as progress:
-            task = progress.add_task("download, clean, write", total=len(calls))
-            for dataset, params in calls:
-                spec = get(dataset)
-                rows += store(download(client, spec, params), spec, processor, writer).write.rows
-                progress.advance(task)
-            stats = client.stats
+        with AppContainer(settings) as container:
+            summary = runner.download(container, end=MARKET_END, console=console)
+            stats = container.client.stats
         faults = sum(v for k, v in server.sim.snapshot().items() if k.startswith("fault_"))
-    console.print(
-        f"{len(calls)} calls -> {rows:,} rows written as Parquet in {time.perf_counter() - started:.1f}s; "
-        f"{faults} injected faults absorbed by {stats['retries']} retries and "
-        f"{stats['quota_waits']} quota waits"
-    )
-    result = sync(settings)
-    console.print(f"metadata.db: {len(result.views)} views over the lake ({result.path})")
+    if summary.planned == 0:
+        console.print("nothing to download: the lake is already current (run `make clean` to start over)")
+    else:
+        console.print(
+            f"{summary.planned} calls through the fast and slow queues -> {summary.rows:,} rows written as "
+            f"Parquet in {summary.seconds:.1f}s; {faults} injected faults absorbed by {stats['retries']} "
+            f"retries and {stats['quota_waits']} quota waits; {summary.failed} failed"
+        )
+    console.print(f"metadata.db synced: {settings.metadata_db}")
     _questions(settings, console)
     console.rule("try it")
     console.print(
         f'NEO_HOME={home} .venv/bin/neo query "SELECT * FROM daily_qfq LIMIT 5"\n'
-        f"NEO_HOME={home} .venv/bin/python -c \"import neo; print(neo.connect().sql('SHOW TABLES'))\"",
+        f"NEO_HOME={home} .venv/bin/neo status",
         highlight=False,
     )
     return settings

@@ -149,6 +149,7 @@ def download(
                     time.sleep(0.25)
         except KeyboardInterrupt:
             interrupted = True
+        console.line()
     if not interrupted:
         sync(s)
     return Summary(result.plan_id, len(result.requests), progress, time.monotonic() - started, interrupted)

@@ -597,7 +597,10 @@ class Market:
     # ---------------------------------------------------------------------------------- calendar
 
     def _build_trade_cal(self) -> Frame:
-        days = [dt.date.fromordinal(o) for o in range(self.start.toordinal(), self.end.toordinal() + 1)]
+        # Like the real service, the calendar runs past "today" (end) to the end of its year:
+        # exchanges publish their holidays in advance.
+        last = dt.date(self.end.year, 12, 31)
+        days = [dt.date.fromordinal(o) for o in range(self.start.toordinal(), last.toordinal() + 1)]
         cal_date: list[str] = []
         is_open: list[str] = []
         pretrade: list[str] = []

@@ -1,0 +1,255 @@
+"""The queue pipeline against the simulator: faults, kills, re-runs, holes, failures, Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neo.app import AppContainer
+from neo.config import Settings
+from neo.datasets import DATASETS
+from neo.lake.catalog import open_lake
+from neo.pipeline import runner
+from neo.pipeline.planner import BEIJING, Planner
+from neo.sim.server import SimHTTPServer
+from tests.conftest import TOKEN, client_settings
+
+Sim = Callable[..., SimHTTPServer]
+START, END = date(2024, 1, 1), date(2024, 2, 29)
+FAST = {
+    "history_start": "20240101",
+    "task_retry_delay": 0.05,
+    "sync_minutes": 0,
+    "retries": 12,
+    "quota_waits": 30,
+    "timeout": 0.3,
+}
+
+
+def settings_for(server: SimHTTPServer, home: Path, **extra: Any) -> Settings:
+    return client_settings(server, home, **{**FAST, **extra})
+
+
+def run(settings: Settings, **kwargs: Any) -> runner.Summary:
+    with AppContainer(settings) as container:
+        return runner.download(container, end=END, **kwargs)
+
+
+def lake_rows(settings: Settings) -> dict[str, list[tuple]]:
+    """Every dataset's view, sorted: what an analyst sees."""
+    con = open_lake(settings)
+    try:
+        return {name: con.sql(f"SELECT * FROM {name} ORDER BY ALL").fetchall() for name in DATASETS}
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def reference(sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple]]:
+    """The lake a clean, fault-free run produces."""
+    settings = settings_for(sim(end=END), tmp_path_factory.mktemp("reference"))
+    summary = run(settings)
+    assert summary.failed == 0 and summary.planned > 100
+    return lake_rows(settings)
+
+
+def test_twenty_percent_faults_give_the_same_lake(sim: Sim, tmp_path: Path, reference: dict) -> None:
+    faulty = sim(
+        end=END,
+        faults={"http_5xx": 0.04, "slow": 0.04, "quota": 0.04, "malformed": 0.04, "db_error": 0.04},
+        slow_ms=500,
+    )
+    summary = run(settings_for(faulty, tmp_path, quota_window=0.05))
+    assert summary.failed == 0
+    assert sum(v for k, v in faulty.sim.snapshot().items() if k.startswith("fault_")) > 20
+    assert lake_rows(settings_for(faulty, tmp_path)) == reference
+
+
+def test_a_second_download_makes_zero_calls(sim: Sim, tmp_path: Path) -> None:
+    server = sim(end=END)
+    settings = settings_for(server, tmp_path)
+    assert run(settings).planned > 100
+    before = server.sim.snapshot()["requests"]
+    summary = run(settings)
+    assert summary.planned == 0 and server.sim.snapshot()["requests"] == before
+
+
+def test_a_hole_in_the_middle_is_found_and_refilled(sim: Sim, tmp_path: Path, reference: dict) -> None:
+    server = sim(end=END)
+    settings = settings_for(server, tmp_path)
+    run(settings)
+    hole = "20240117"
+    removed = [f for f in (settings.lake_dir / "daily").glob("year=2024/*.parquet") if _file_day(f) == hole]
+    assert len(removed) == 1
+    removed[0].unlink()
+    with AppContainer(settings) as c:
+        planned = Planner(settings, c.ledger).plan(["daily"], end=END)
+    assert [(r.dataset, r.params) for r in planned] == [("daily", {"trade_date": hole})]
+    assert run(settings).planned == 1
+    assert lake_rows(settings) == reference
+
+
+def _file_day(path: Path) -> str:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, columns=["trade_date"]).column(0)[0].as_py().strftime("%Y%m%d")
+
+
+KILLED_DOWNLOAD = """
+import sys
+from datetime import date
+from pathlib import Path
+from neo.app import AppContainer
+from neo.config import load_settings
+from neo.pipeline import runner
+s = load_settings(home=Path(sys.argv[2]), tushare_url=sys.argv[1], token="tok", default_quota=0,
+                  quotas={"stock_basic": 0}, history_start="20240101", sync_minutes=0)
+with AppContainer(s) as c:
+    runner.download(c, end=date(2024, 2, 29))
+"""
+
+
+def test_a_killed_run_resumes_with_nothing_lost_or_duplicated(
+    sim: Sim, tmp_path: Path, reference: dict
+) -> None:
+    server = sim(end=END, latency_ms=30)
+    for delay in (1.5, 1.0):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED_DOWNLOAD, server.url, str(tmp_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    settings = settings_for(server, tmp_path)
+    with AppContainer(settings) as c:
+        done_before = len(c.ledger.entries(status="done"))
+    assert done_before > 0  # the killed runs got somewhere...
+    summary = run(settings)
+    assert summary.failed == 0 and summary.planned > 0  # ...and the re-run finished the rest
+    assert lake_rows(settings) == reference
+
+
+def test_failures_are_recorded_never_stall_and_retry_on_request(sim: Sim, tmp_path: Path) -> None:
+    denied = sim(end=END, deny=frozenset({"daily_basic"}))
+    settings = settings_for(denied, tmp_path)
+    summary = run(settings)
+    days = summary.progress["daily"].total
+    assert summary.failed == days == summary.progress["daily_basic"].failed  # only what was denied
+    assert all(p.failed == 0 for name, p in summary.progress.items() if name != "daily_basic")
+    with AppContainer(settings) as c:
+        failed = c.ledger.entries(status="failed")
+    assert {e.dataset for e in failed} == {"daily_basic"}
+    assert all("no permission" in (e.error or "") for e in failed)
+    assert run(settings).planned == 0  # a failure is not retried on every run...
+    allowed = sim(end=END)
+    summary = run(settings_for(allowed, tmp_path), retry_failed=True)  # ...but on request
+    assert (summary.planned, summary.failed) == (days, 0)
+
+
+def test_planner_waits_for_publication_beijing_time(sim: Sim, tmp_path: Path) -> None:
+    settings = settings_for(sim(end=END), tmp_path)
+    run(settings, datasets=["trade_cal"])
+    with AppContainer(settings) as c:
+
+        def days(dataset: str, now: datetime) -> list[str]:
+            plan = Planner(settings, c.ledger, now=now).plan([dataset], end=END)
+            return [r.params["trade_date"] for r in plan]
+
+        noon = datetime(2024, 2, 29, 12, 0, tzinfo=BEIJING)
+        evening = datetime(2024, 2, 29, 17, 30, tzinfo=BEIJING)
+        assert days("daily", noon)[-1] == "20240228" and days("daily", evening)[-1] == "20240229"
+        assert days("adj_factor", noon)[-1] == "20240229"  # published before the open
+        weekly = days("weekly", evening)
+        assert weekly[-1] == "20240223"  # this week ends on Friday 1 March, after END
+        assert "20240208" in weekly  # the week before Spring Festival ended on Thursday 8 February
+        months = days("monthly", evening)
+        assert months == ["20240131", "20240229"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (make test installs it with apt-get where it can)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+NEO = str(Path(sys.executable).parent / "neo")
+
+
+def test_redis_queues_with_two_fast_consumers_sharing_one_quota(
+    sim: Sim, tmp_path: Path, redis_url: str, reference: dict
+) -> None:
+    server = sim(end=END, quota=25, quota_window=1.0)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("NEO_")},
+        "NEO_HOME": str(tmp_path),
+        "NEO_TUSHARE_URL": server.url,
+        "TUSHARE_TOKEN": TOKEN,
+        "NEO_QUEUE_URL": redis_url,
+        "NEO_HISTORY_START": "20240101",
+        "NEO_DEFAULT_QUOTA": "25",
+        "NEO_QUOTA_WINDOW": "1.0",
+        "NEO_QUOTAS__stock_basic": "25",
+        "NEO_SYNC_MINUTES": "0",
+        "NEO_CONFIG": str(tmp_path / "absent.toml"),
+    }
+    out = subprocess.run(
+        [NEO, "dl", "--end", "20240229"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and "calls queued" in out.stdout, out.stderr
+    consumers = [
+        subprocess.Popen([NEO, "dp", kind, "--workers", "3"], env=env, stderr=subprocess.DEVNULL)
+        for kind in ("fast", "fast", "slow")
+    ]
+    settings = settings_for(server, tmp_path, queue_url=redis_url)
+    try:
+        with AppContainer(settings) as c:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                entries = c.ledger.entries()
+                if entries and all(e.status != "pending" for e in entries):
+                    break
+                time.sleep(0.2)
+            assert all(e.status == "done" for e in c.ledger.entries())
+    finally:
+        for p in consumers:
+            p.send_signal(signal.SIGINT)
+        for p in consumers:
+            p.wait(timeout=30)
+    stats = server.sim.snapshot()
+    assert stats.get("quota_rejections", 0) == 0  # two machines' worth of fast workers, one quota
+    assert lake_rows(settings) == reference
