@@ -116,11 +116,22 @@ def test_fetch_prints_csv_json_and_a_table(served: str) -> None:
         (["fetch", "dialy"], {"TUSHARE_TOKEN": TOKEN, "NEO_TUSHARE_URL": "{url}"}, "does not know this API"),
         (["fetch", "daily"], {"TUSHARE_TOKEN": "x", "NEO_TIMEOUT": "soon"}, "bad setting timeout"),
         (["sim", "serve", "--start", "2024-01-01"], {}, "expected YYYYMMDD"),
+        (["download", "dialy"], {"TUSHARE_TOKEN": "x"}, "unknown dataset 'dialy'"),
+        (["download"], {}, "TUSHARE_TOKEN is not set"),
+        (["dl", "--start", "2024-01-01"], {"TUSHARE_TOKEN": "x"}, "expected YYYYMMDD"),
+        (["dp", "fast"], {}, "TUSHARE_TOKEN is not set"),
+        (
+            ["dl", "--start", "20240105", "--end", "20240101"],
+            {"TUSHARE_TOKEN": TOKEN, "NEO_TUSHARE_URL": "{url}", "NEO_HOME": "{tmp}"},
+            "is before --start",
+        ),
         (["sim", "serve", "--start", "20240105", "--end", "20240101"], {}, "is before --start"),
     ],
 )
-def test_bad_input_is_one_line_and_non_zero(served: str, args: list[str], env: dict, message: str) -> None:
-    out = neo(*args, env={k: v.format(url=served) for k, v in env.items()})
+def test_bad_input_is_one_line_and_non_zero(
+    served: str, tmp_path: Path, args: list[str], env: dict, message: str
+) -> None:
+    out = neo(*args, env={k: v.format(url=served, tmp=tmp_path) for k, v in env.items()})
     assert out.returncode != 0
     assert message in out.stderr and "Traceback" not in out.stderr
     assert out.stderr.strip().count("\n") == 0, out.stderr
@@ -131,7 +142,7 @@ def test_bad_input_is_one_line_and_non_zero(served: str, args: list[str], env: d
 def test_help_lists_the_commands() -> None:
     out = neo("--help")
     assert out.returncode == 0
-    for command in ("fetch", "demo", "sim", "datasets"):
+    for command in ("fetch", "demo", "sim", "datasets", "download", "dl", "dp", "status", "sync", "query"):
         assert command in out.stdout
     assert "--fault-rate" in neo("sim", "serve", "--help").stdout
 
@@ -141,9 +152,10 @@ def test_demo_runs_the_pipeline_offline_and_queries_it(tmp_path: Path) -> None:
     out = neo("demo", env=env, timeout=180)
     assert out.returncode == 0, out.stderr
     for text in (
-        "rows written as Parquet",
+        "through the fast and slow queues",
         "injected faults absorbed",
-        "metadata.db: 17 views",
+        "0 failed",
+        "metadata.db synced",
         "one row per key",
         "ex-dividend day",
         "cross-section",
@@ -154,9 +166,15 @@ def test_demo_runs_the_pipeline_offline_and_queries_it(tmp_path: Path) -> None:
     sql = "SELECT count(*) AS n, count(DISTINCT (ts_code, trade_date)) AS k FROM daily"
     first = json.loads(neo("query", sql, "--format", "json", env=demo_env).stdout)[0]
     assert first["n"] == first["k"] > 1000
-    assert neo("demo", env=env, timeout=180).returncode == 0  # a second run downloads everything again...
+    second = neo("demo", env=env, timeout=180)
+    assert second.returncode == 0 and "nothing to download" in second.stdout  # the ledger knows
     again = json.loads(neo("query", sql, "--format", "json", env=demo_env).stdout)[0]
-    assert again == first  # ...and the views still show one row per key
+    assert again == first
+
+
+def test_status_of_an_empty_lake(tmp_path: Path) -> None:
+    out = neo("status", env={"NEO_HOME": str(tmp_path)})
+    assert out.returncode == 0 and "daily" in out.stdout and "fast 0 waiting" in out.stdout
 
 
 def test_sync_and_query_commands(tmp_path: Path) -> None:
