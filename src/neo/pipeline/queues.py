@@ -14,6 +14,9 @@ lists of dicts.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,6 +72,8 @@ class QueuedPipeline:
 
     def __init__(self, container: AppContainer) -> None:
         self.container = container
+        self.cpu: Counter[str] = Counter()  # CPU seconds per stage in this process's workers
+        self._cpu_lock = threading.Lock()
         s = container.settings
         self.queues = Queues(*(make_huey(container, n) for n in ("fast", "slow", "maint")))
         fast, slow, maint = self.queues.fast, self.queues.slow, self.queues.maint
@@ -83,8 +88,15 @@ class QueuedPipeline:
 
     # -- task bodies ------------------------------------------------------------------------------
 
+    def _charge(self, stage: str, since: float) -> float:
+        now = time.thread_time()
+        with self._cpu_lock:
+            self.cpu[stage] += now - since
+        return now
+
     def _download(self, dataset: str, params: dict[str, Any], task: Task | None = None) -> None:
         spec = get(dataset)
+        started = time.thread_time()
         try:
             batch = download(self.container.client, spec, params)
         except RETRYABLE as exc:
@@ -100,19 +112,26 @@ class QueuedPipeline:
             log.exception("%s %s failed", dataset, params)
             self.failed(dataset, params, f"unexpected {type(exc).__name__}: {exc}")
             return
-        self.store(dataset, params, batch.batch_id, batch.fetched_at.isoformat(), to_ipc(batch.table))
+        data = to_ipc(batch.table)
+        self._charge("download", started)
+        self.store(dataset, params, batch.batch_id, batch.fetched_at.isoformat(), data)
 
     def _store(
         self, dataset: str, params: dict[str, Any], batch_id: str, fetched_at: str, data: bytes
     ) -> None:
         c = self.container
+        started = time.thread_time()
         batch = Batch(dataset, from_ipc(data), params, batch_id, datetime.fromisoformat(fetched_at))
+        self._charge("process", started)
         try:
             result = store(batch, get(dataset), c.processor, c.writer)
         except SchemaError as exc:
             c.ledger.failed(dataset, params, str(exc))
             return
         c.ledger.done(dataset, params, result.stats.rows_out)  # only now: the files are durable
+        with self._cpu_lock:
+            self.cpu["process"] += result.process_cpu
+            self.cpu["write"] += result.write_cpu
 
     def _failed(self, dataset: str, params: dict[str, Any], error: str) -> None:
         self.container.ledger.failed(dataset, params, error)

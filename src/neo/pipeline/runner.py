@@ -104,6 +104,7 @@ class Summary:
     progress: dict[str, DatasetProgress]
     seconds: float
     interrupted: bool = False
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage, this process
 
     @property
     def failed(self) -> int:
@@ -152,7 +153,14 @@ def download(
         console.line()
     if not interrupted:
         sync(s)
-    return Summary(result.plan_id, len(result.requests), progress, time.monotonic() - started, interrupted)
+    return Summary(
+        result.plan_id,
+        len(result.requests),
+        progress,
+        time.monotonic() - started,
+        interrupted,
+        dict(pipeline.cpu),
+    )
 
 
 def render(
