@@ -10,11 +10,13 @@ waited with its planned, not its actual, wake-up time. MARGIN covers both.
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 import uuid
 from pathlib import Path
 
-from pyrate_limiter import AbstractBucket, Limiter, Rate, RedisBucket, SQLiteBucket
+from pyrate_limiter import AbstractBucket, Limiter, Rate, RateItem, RedisBucket, SQLiteBucket
 
 from neo.config import Settings
 
@@ -35,6 +37,8 @@ class QuotaGate:
         self._settings = settings
         self._path = path or settings.state_dir / "quota.sqlite"
         self._limiters: dict[str, Limiter | None] = {}
+        self._waiters: dict[str, threading.Lock] = {}
+        self._buckets: dict[str, AbstractBucket] = {}
         self._lock = threading.Lock()
 
     def _limiter(self, api: str) -> Limiter | None:
@@ -46,26 +50,52 @@ class QuotaGate:
                 else:
                     window = self._settings.quota_window
                     window_ms = int((window + margin(window)) * 1000)
-                    name = f"quota_{api}_{per_window}_{window_ms}"
-                    self._limiters[api] = Limiter(
-                        self._bucket(name, Rate(per_window, window_ms)), buffer_ms=20
-                    )
+                    # Pace calls evenly (one per window/quota) under the window limit: no bursts
+                    # that a server's fixed window could catch, and steady use of the quota.
+                    rates = [Rate(1, max(1, window_ms // per_window)), Rate(per_window, window_ms)]
+                    if per_window == 1:
+                        rates = rates[1:]
+                    bucket = self._bucket(f"quota_{api}_{per_window}_{window_ms}", rates)
+                    self._buckets[api] = bucket
+                    self._limiters[api] = Limiter(bucket, buffer_ms=0)
             return self._limiters[api]
 
-    def _bucket(self, name: str, rate: Rate) -> AbstractBucket:
+    def _bucket(self, name: str, rates: list[Rate]) -> AbstractBucket:
         url = self._settings.queue_url
         if url and url.startswith(("redis://", "rediss://", "unix://")):
             import redis
 
-            return RedisBucket.init([rate], redis.Redis.from_url(url), f"neo:{name}")
+            return RedisBucket.init(rates, redis.Redis.from_url(url), f"neo:{name}")
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteBucket.init_from_file([rate], table=name, db_path=str(self._path), use_file_lock=True)
+        return SQLiteBucket.init_from_file(rates, table=name, db_path=str(self._path), use_file_lock=True)
 
     def acquire(self, api: str) -> None:
         limiter = self._limiter(api)
-        if limiter is not None:
-            # A unique name per call: the Redis bucket stores calls as set members named after it.
-            limiter.try_acquire(f"{api}:{uuid.uuid4().hex}", blocking=True)
+        if limiter is None:
+            return
+        if self._try(limiter, api):
+            return
+        # One waiter per API in this process, sleeping until the bucket says a call fits, then
+        # trying again stamped with the real time. pyrate-limiter's own blocking wait stamps a call
+        # with its planned wake-up time; with many threads contending, the stamps lag the clock,
+        # the window looks fuller than it is, and 16 workers got 79% of the quota.
+        bucket = self._buckets[api]
+        with self._waiter(api):
+            while not self._try(limiter, api):
+                wait_ms = bucket.waiting(RateItem(api, bucket.now()))
+                wait = min(max(int(wait_ms), 1) / 1000, self._settings.quota_window)  # type: ignore[arg-type]
+                time.sleep(wait + random.uniform(0, 0.002))
+
+    @staticmethod
+    def _try(limiter: Limiter, api: str) -> bool:
+        """One attempt, stamped now. (blocking=False makes pyrate-limiter call FileLock.acquire(False),
+        which filelock reads as a timeout and rejects; timeout=0 is a single attempt as well.)
+        A unique name per call: the Redis bucket stores calls as set members named after it."""
+        return bool(limiter.try_acquire(f"{api}:{uuid.uuid4().hex}", blocking=True, timeout=0))
+
+    def _waiter(self, api: str) -> threading.Lock:
+        with self._lock:
+            return self._waiters.setdefault(api, threading.Lock())
 
     def close(self) -> None:
         with self._lock:
