@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-sim bench-lake constraints clean
+.PHONY: demo test lint bench-sim bench-lake bench-queue constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "neo needs Python 3.11+ (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -30,6 +30,9 @@ bench-sim: $(STAMP)
 
 bench-lake: $(STAMP)
 	$(BIN)/python bench/bench_lake.py
+
+bench-queue: $(STAMP)
+	$(BIN)/python bench/bench_queue.py
 
 constraints: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^neo' | \

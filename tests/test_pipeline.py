@@ -253,3 +253,17 @@ def test_redis_queues_with_two_fast_consumers_sharing_one_quota(
     stats = server.sim.snapshot()
     assert stats.get("quota_rejections", 0) == 0  # two machines' worth of fast workers, one quota
     assert lake_rows(settings) == reference
+
+
+def test_dl_twice_does_not_queue_the_same_calls_twice(sim: Sim, tmp_path: Path) -> None:
+    from neo.pipeline.queues import QueuedPipeline
+
+    settings = settings_for(sim(end=END), tmp_path)
+    with AppContainer(settings) as c:
+        pipeline = QueuedPipeline(c)
+        first = runner.plan(c, pipeline, end=END, queued_ttl=runner.QUEUED_TTL)
+        second = runner.plan(c, pipeline, end=END, queued_ttl=runner.QUEUED_TTL)
+        assert len(first.requests) > 100 and second.requests == []
+        assert pipeline.queues.depths()["fast"] == len(first.requests)
+        # `neo download` owns its embedded queue: it flushes it and plans the pending calls again.
+        assert run(settings).planned == len(first.requests)

@@ -132,15 +132,20 @@ def dl(
     codes: CodesOpt = None,
     retry_failed: RetryOpt = False,
 ) -> None:
-    """Producer only: plan and put the calls on the fast queue (run `neo dp` consumers to do them)."""
+    """Producer only: plan and put the calls on the fast queue (run `neo dp` consumers to do them).
+
+    Requests queued by an earlier `neo dl` in the last 6 hours and not yet done are not queued again.
+    """
     from neo.app import AppContainer
     from neo.pipeline.queues import QueuedPipeline
-    from neo.pipeline.runner import plan
+    from neo.pipeline.runner import QUEUED_TTL, plan
 
     args = _plan_args(datasets, start, end, codes)
     with AppContainer() as container:
         container.settings.token_value()
-        result = plan(container, QueuedPipeline(container), retry_failed=retry_failed, **args)  # type: ignore[arg-type]
+        result = plan(  # type: ignore[arg-type]
+            container, QueuedPipeline(container), retry_failed=retry_failed, queued_ttl=QUEUED_TTL, **args
+        )
     by_dataset: dict[str, int] = {}
     for r in result.requests:
         by_dataset[r.dataset] = by_dataset.get(r.dataset, 0) + 1

@@ -48,6 +48,7 @@ class Entry:
     rows: int | None
     error: str | None
     finished_at: float | None
+    planned_at: float | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -121,7 +122,7 @@ class Ledger:
             )
 
     def entries(self, dataset: str | None = None, status: str | None = None) -> list[Entry]:
-        sql = "SELECT dataset, request, status, rows, error, finished_at FROM requests WHERE 1=1"
+        sql = "SELECT dataset, request, status, rows, error, finished_at, planned_at FROM requests WHERE 1=1"
         args: list[Any] = []
         if dataset is not None:
             sql += " AND dataset = ?"

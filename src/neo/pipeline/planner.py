@@ -50,12 +50,20 @@ def quarter_ends(first: date, last: date) -> list[date]:
 
 class Planner:
     def __init__(
-        self, settings: Settings, ledger: Ledger, now: datetime | None = None, retry_failed: bool = False
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        now: datetime | None = None,
+        retry_failed: bool = False,
+        queued_ttl: float = 0.0,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.now = now or beijing_now()
         self.retry_failed = retry_failed  # failed requests wait for --retry-failed, not every run
+        # `neo dl` leaves requests planned less than this many seconds ago alone: they are probably
+        # still on the queue. `neo download` flushes its own queue and plans them again (0).
+        self.queued_ttl = queued_ttl
 
     def calendar(self) -> list[date]:
         """Open days of the SSE calendar in the lake (empty until trade_cal is downloaded)."""
@@ -183,9 +191,13 @@ class Planner:
     def _covered(self, entry: Entry | None, in_lake: bool) -> bool:
         if entry is not None and entry.status == "failed":
             return not self.retry_failed
+        if entry is not None and entry.status == "pending" and entry.planned_at is not None:
+            return time.time() - entry.planned_at < self.queued_ttl
         return entry is not None and entry.status == "done" and (in_lake or entry.rows == 0)
 
     def _stale(self, entry: Entry | None) -> bool:
+        if entry is not None and entry.status == "pending":
+            return not self._covered(entry, False)
         if entry is None or entry.status != "done" or entry.finished_at is None:
             return True
         return time.time() - entry.finished_at > self.settings.refresh_hours * 3600

@@ -26,6 +26,7 @@ from neo.pipeline.ledger import DatasetProgress
 from neo.pipeline.planner import Planner, Request
 from neo.pipeline.queues import QueuedPipeline
 
+QUEUED_TTL = 6 * 3600.0  # `neo dl`: a request planned this recently is assumed still queued
 CONSUMER_OPTIONS = {"worker_type": "thread", "initial_delay": 0.05, "backoff": 1.2, "max_delay": 0.5}
 
 
@@ -56,9 +57,10 @@ def plan(
     end: date | None = None,
     codes: list[str] | None = None,
     retry_failed: bool = False,
+    queued_ttl: float = 0.0,
 ) -> PlanResult:
     """`neo dl`: record the plan in the ledger, then put its requests on the fast queue."""
-    planner = Planner(container.settings, container.ledger, retry_failed=retry_failed)
+    planner = Planner(container.settings, container.ledger, retry_failed=retry_failed, queued_ttl=queued_ttl)
     ensure_calendar(container, planner)
     requests = planner.plan(datasets, start, end, codes)
     result = PlanResult(uuid.uuid4().hex[:12], requests)
