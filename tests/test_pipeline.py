@@ -267,3 +267,36 @@ def test_dl_twice_does_not_queue_the_same_calls_twice(sim: Sim, tmp_path: Path) 
         assert pipeline.queues.depths()["fast"] == len(first.requests)
         # `neo download` owns its embedded queue: it flushes it and plans the pending calls again.
         assert run(settings).planned == len(first.requests)
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(sim: Sim, tmp_path: Path, reference: dict) -> None:
+    server = sim(end=END, latency_ms=40)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("NEO_")},
+        "NEO_HOME": str(tmp_path),
+        "NEO_TUSHARE_URL": server.url,
+        "TUSHARE_TOKEN": TOKEN,
+        "NEO_HISTORY_START": "20240101",
+        "NEO_DEFAULT_QUOTA": "0",
+        "NEO_QUOTAS__stock_basic": "0",
+        "NEO_SYNC_MINUTES": "0",
+        "NEO_CONFIG": str(tmp_path / "absent.toml"),
+    }
+    proc = subprocess.Popen(
+        [NEO, "download", "--end", "20240229"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in out and "Traceback" not in err
+    settings = settings_for(server, tmp_path)
+    with AppContainer(settings) as c:
+        assert len(c.ledger.entries(status="done")) > 0
+    summary = run(settings)
+    assert summary.failed == 0 and summary.planned > 0
+    assert lake_rows(settings) == reference
