@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import date
@@ -30,29 +27,9 @@ from neo.app import AppContainer
 from neo.config import load_settings
 from neo.pipeline import runner
 from neo.pipeline.queues import QueuedPipeline
+from neo.sim.spawn import spawn
 
-NEO = str(Path(sys.executable).parent / "neo")
 QUOTA, QUOTA_WINDOW = 100, 12.0  # = 500 calls/min
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_sim(*args: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen([NEO, "sim", "serve", "--port", str(port), *args], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("simulator did not start")
 
 
 def sim_stats(url: str) -> dict[str, int]:
@@ -66,7 +43,7 @@ def cpu_seconds(pid: int) -> float:
 
 def quota_use(workers: int, window: float) -> tuple[float, int, int]:
     """(calls/min of daily, refusals, client quota waits) over `window` seconds of steady state."""
-    proc, url = start_sim(
+    proc, url = spawn(
         "--stocks",
         "5",
         "--start",
@@ -113,7 +90,7 @@ def quota_use(workers: int, window: float) -> tuple[float, int, int]:
 def throughput(stocks: int, years: int) -> dict[str, float]:
     end = date(2024, 12, 31)
     start = date(end.year - years + 1, 1, 1)
-    proc, url = start_sim("--stocks", str(stocks), "--start", f"{start:%Y%m%d}", "--end", f"{end:%Y%m%d}")
+    proc, url = spawn("--stocks", str(stocks), "--start", f"{start:%Y%m%d}", "--end", f"{end:%Y%m%d}")
     try:
         sim_cpu0 = cpu_seconds(proc.pid)
         with tempfile.TemporaryDirectory() as home:

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import platform
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,44 +27,12 @@ import orjson
 
 from neo.config import load_settings
 from neo.sim.calendar import open_days
+from neo.sim.spawn import spawn
 from neo.sources.tushare import TushareClient
-
-NEO = str(Path(sys.executable).parent / "neo")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_sim(stocks: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            NEO,
-            "sim",
-            "serve",
-            "--port",
-            str(port),
-            "--stocks",
-            str(stocks),
-            "--start",
-            "20240101",
-            "--end",
-            "20241231",
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("simulator did not start")
+    return spawn("--stocks", str(stocks), "--start", "20240101", "--end", "20241231")
 
 
 def body(api: str, params: dict) -> bytes:

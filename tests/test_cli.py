@@ -6,22 +6,16 @@ import csv
 import io
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from neo.sim.spawn import neo_command, spawn
 from tests.conftest import TOKEN
 
-NEO = (
-    [str(Path(sys.executable).parent / "neo")]
-    if (Path(sys.executable).parent / "neo").exists()
-    else [sys.executable, "-m", "neo.cli"]
-)
+NEO = neo_command()
 
 
 def neo(
@@ -32,47 +26,12 @@ def neo(
     return subprocess.run([*NEO, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     """`neo sim serve` as a separate process, as a user would start it."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *NEO,
-            "sim",
-            "serve",
-            "--port",
-            str(port),
-            "--stocks",
-            "15",
-            "--start",
-            "20240101",
-            "--end",
-            "20240331",
-            "--token",
-            TOKEN,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, url = spawn(
+        "--stocks", "15", "--start", "20240101", "--end", "20240331", "--token", TOKEN, timeout=30
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("neo sim serve did not start: " + proc.stderr.read())
     yield url
     proc.terminate()
     proc.wait(timeout=10)

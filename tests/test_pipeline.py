@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from neo.lake.catalog import open_lake
 from neo.pipeline import runner
 from neo.pipeline.planner import BEIJING, Planner
 from neo.sim.server import SimHTTPServer
+from neo.sim.spawn import free_port, neo_command, wait_for_port
 from tests.conftest import TOKEN, client_settings
 
 Sim = Callable[..., SimHTTPServer]
@@ -179,12 +179,6 @@ def test_planner_waits_for_publication_beijing_time(sim: Sim, tmp_path: Path) ->
         assert months == ["20240131", "20240229"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     server = shutil.which("redis-server")
@@ -195,38 +189,42 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         [server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    assert wait_for_port(port, 10), "redis-server did not start"
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(timeout=10)
 
 
-NEO = str(Path(sys.executable).parent / "neo")
+NEO = neo_command()[0]
+
+
+def cli_env(server: SimHTTPServer, home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `neo` command run against `server`, isolated from the developer's own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEO_") and k != "TUSHARE_TOKEN"}
+    return {
+        **env,
+        "NEO_HOME": str(home),
+        "NEO_TUSHARE_URL": server.url,
+        "TUSHARE_TOKEN": TOKEN,
+        "NEO_HISTORY_START": "20240101",
+        "NEO_SYNC_MINUTES": "0",
+        "NEO_CONFIG": str(home / "absent.toml"),
+        **extra,
+    }
 
 
 def test_redis_queues_with_two_fast_consumers_sharing_one_quota(
     sim: Sim, tmp_path: Path, redis_url: str, reference: dict
 ) -> None:
     server = sim(end=END, quota=25, quota_window=1.0)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("NEO_")},
-        "NEO_HOME": str(tmp_path),
-        "NEO_TUSHARE_URL": server.url,
-        "TUSHARE_TOKEN": TOKEN,
-        "NEO_QUEUE_URL": redis_url,
-        "NEO_HISTORY_START": "20240101",
-        "NEO_DEFAULT_QUOTA": "25",
-        "NEO_QUOTA_WINDOW": "1.0",
-        "NEO_QUOTAS__stock_basic": "25",
-        "NEO_SYNC_MINUTES": "0",
-        "NEO_CONFIG": str(tmp_path / "absent.toml"),
-    }
+    env = cli_env(
+        server,
+        tmp_path,
+        NEO_QUEUE_URL=redis_url,
+        NEO_DEFAULT_QUOTA="25",
+        NEO_QUOTA_WINDOW="1.0",
+        NEO_QUOTAS__stock_basic="25",
+    )
     out = subprocess.run(
         [NEO, "dl", "--end", "20240229"], env=env, capture_output=True, text=True, timeout=60
     )
@@ -271,17 +269,7 @@ def test_dl_twice_does_not_queue_the_same_calls_twice(sim: Sim, tmp_path: Path) 
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(sim: Sim, tmp_path: Path, reference: dict) -> None:
     server = sim(end=END, latency_ms=40)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("NEO_")},
-        "NEO_HOME": str(tmp_path),
-        "NEO_TUSHARE_URL": server.url,
-        "TUSHARE_TOKEN": TOKEN,
-        "NEO_HISTORY_START": "20240101",
-        "NEO_DEFAULT_QUOTA": "0",
-        "NEO_QUOTAS__stock_basic": "0",
-        "NEO_SYNC_MINUTES": "0",
-        "NEO_CONFIG": str(tmp_path / "absent.toml"),
-    }
+    env = cli_env(server, tmp_path, NEO_DEFAULT_QUOTA="0", NEO_QUOTAS__stock_basic="0")
     proc = subprocess.Popen(
         [NEO, "download", "--end", "20240229"],
         env=env,
