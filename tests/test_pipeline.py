@@ -288,3 +288,19 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(sim: Sim, tmp_path: Path, refe
     summary = run(settings)
     assert summary.failed == 0 and summary.planned > 0
     assert lake_rows(settings) == reference
+
+
+def test_maint_queue_syncs_metadata_on_its_schedule(tmp_path: Path) -> None:
+    from neo.config import load_settings
+    from neo.pipeline.queues import QueuedPipeline
+
+    settings = load_settings(home=tmp_path, sync_minutes=15)
+    with AppContainer(settings) as c:
+        maint = QueuedPipeline(c).queues.maint
+        due = [t.name for t in maint.read_periodic(datetime(2024, 1, 2, 10, 30))]
+        assert due == ["periodic_sync"] and maint.read_periodic(datetime(2024, 1, 2, 10, 31)) == []
+        maint.execute(maint.read_periodic(datetime(2024, 1, 2, 10, 45))[0])
+    assert settings.metadata_db.exists()
+    quiet = load_settings(home=tmp_path, sync_minutes=0)
+    with AppContainer(quiet) as c:
+        assert QueuedPipeline(c).queues.maint.read_periodic(datetime(2024, 1, 2, 10, 30)) == []
