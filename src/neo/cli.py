@@ -204,7 +204,7 @@ def status() -> None:
             missing or "-",
             f"{d.updated:%Y-%m-%d %H:%M}" if d.updated else "-",
         )
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     console.print("queues: " + ", ".join(f"{k} {v} waiting" for k, v in depths.items()))
     if failed:
