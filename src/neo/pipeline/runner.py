@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -125,7 +125,6 @@ def download(
     codes: list[str] | None = None,
     retry_failed: bool = False,
     console: Console | None = None,
-    on_progress: Callable[[dict[str, DatasetProgress]], None] | None = None,
 ) -> Summary:
     """`neo download`: plan, run the consumers here until the plan is done, sync, summarise."""
     console = console or Console(stderr=True)
@@ -145,8 +144,6 @@ def download(
                 while True:
                     progress = container.ledger.progress(result.plan_id)
                     live.update(render(progress, s, pipeline.queues.depths(), time.monotonic() - started))
-                    if on_progress is not None:
-                        on_progress(progress)
                     if all(p.remaining == 0 for p in progress.values()):
                         break
                     time.sleep(0.25)
