@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-sim bench-lake bench-queue constraints clean
+.PHONY: demo test test-slow lint bench-sim bench-lake bench-queue constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "neo needs Python 3.11+ (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -20,6 +20,9 @@ test: $(STAMP)
 	@scripts/ensure-redis.sh
 	$(BIN)/ruff check src tests scripts bench
 	$(BIN)/pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -q -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts bench
