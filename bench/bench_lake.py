@@ -32,6 +32,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _results import save
 
 from neo.config import load_settings
 from neo.datasets import get
@@ -311,10 +312,7 @@ def main() -> None:
         )
     text = "\n".join(lines) + "\n"
     print(text)
-    out = Path(__file__).parent / "results" / "lake.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(text)
-    print(f"wrote {out}")
+    save("lake", text.splitlines())
 
 
 if __name__ == "__main__":

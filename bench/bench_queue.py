@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 
 import httpx
+from _results import save
 
 from neo.app import AppContainer
 from neo.config import load_settings
@@ -156,10 +157,7 @@ def main() -> None:
         + f" of the workers' time), simulator {r['sim_cpu']:.1f}s.",
     ]
     print("\n".join(lines[-3:]))
-    out = Path(__file__).parent / "results" / "queue.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+    save("queue", lines)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+from _results import save
 
 from neo.config import load_settings
 from neo.sim.calendar import open_days
@@ -119,10 +120,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    out = Path(__file__).parent / "results" / "sim.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+    save("sim", lines)
 
 
 if __name__ == "__main__":
