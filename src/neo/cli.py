@@ -25,6 +25,9 @@ sim_app = typer.Typer(help="The built-in Tushare-compatible simulator.", no_args
 app.add_typer(sim_app, name="sim")
 
 
+DATASETS_ARG = typer.Argument(help="Datasets (default: all).", metavar="DATASET", show_default=False)
+
+
 def _pairs(values: list[str], what: str) -> dict[str, str]:
     out = {}
     for v in values:
@@ -231,6 +234,67 @@ def sync() -> None:
 
 
 @app.command()
+def compact(
+    names: Annotated[list[str] | None, DATASETS_ARG] = None,
+) -> None:
+    """Merge each partition's small files into a few large ones: latest row per key, sorted by
+    ts_code then date. Out of core within compact_memory_limit.
+
+    Safe while downloads and queries run; partitions already compact are skipped. The files it
+    replaces stay until `neo vacuum` (after the grace period), so running queries keep working.
+    """
+    from neo.config import load_settings
+    from neo.datasets import get
+    from neo.lake.compact import PartitionResult
+    from neo.lake.compact import compact as run_compact
+
+    specs = [get(n) for n in names] if names else None
+
+    def show(dataset: str, part: PartitionResult) -> None:
+        where = f"/{part.partition}" if part.partition else ""
+        print(f"{dataset}{where}: {part.files_in} files -> {part.files_out}, {part.rows:,} rows", flush=True)
+
+    for r in run_compact(load_settings(), specs, on_partition=show):
+        if r.skipped:
+            print(f"{r.dataset}: {r.skipped}")
+        else:
+            before = sum(p.files_in for p in r.partitions)
+            after = sum(p.files_out for p in r.partitions)
+            parts = len(r.partitions)
+            print(f"{r.dataset}: {parts} partitions, {before} files -> {after} in {r.seconds:.1f}s")
+
+
+@app.command()
+def vacuum(
+    older_than: Annotated[
+        str | None,
+        typer.Option(help="Grace period, e.g. 24h, 30m, 0s (default: the vacuum_grace setting)."),
+    ] = None,
+    names: Annotated[list[str] | None, DATASETS_ARG] = None,
+) -> None:
+    """Delete files that compaction replaced more than the grace period ago, and temporary files
+    left by crashed processes.
+
+    Queries and connections younger than the grace period keep working; an older connection to
+    metadata.db may then fail and must reconnect.
+    """
+    from neo.config import load_settings
+    from neo.datasets import get
+    from neo.dates import parse_duration
+    from neo.lake.vacuum import vacuum as run_vacuum
+
+    settings = load_settings()
+    grace = parse_duration(older_than if older_than is not None else settings.vacuum_grace)
+    specs = [get(n) for n in names] if names else None
+    files = size = temps = 0
+    for r in run_vacuum(settings, grace, specs):
+        if r.skipped:
+            print(f"{r.dataset}: skipped, {r.skipped}")
+        files, size, temps = files + r.files, size + r.bytes, temps + r.temps
+    print(f"deleted {files} superseded files ({size / 1e6:,.1f} MB) and {temps} temporary files")
+
+
+@app.command()
 def query(
     sql: Annotated[str, typer.Argument(help='One SQL statement, e.g. "SELECT * FROM daily LIMIT 5".')],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
@@ -245,6 +309,11 @@ def query(
     from neo.output import emit
 
     emit(run(sql), fmt, output, max_rows)
+
+
+LegacyOpt = Annotated[
+    Path, typer.Option("--legacy", help="The legacy DuckDB database (the old DBOperator.upsert output).")
+]
 
 
 @app.command()
@@ -348,6 +417,15 @@ def _int_value(key: str, value: str) -> int:
         raise UsageError(f"bad value for {key}: {value!r} is not a whole number") from None
 
 
+def _interrupted(exc: Exception) -> bool:
+    """Ctrl-C during a DuckDB query surfaces as DuckDB's own error, not KeyboardInterrupt."""
+    import duckdb
+
+    return isinstance(exc, duckdb.InterruptException) or (
+        isinstance(exc, RuntimeError) and str(exc) == "Query interrupted"
+    )
+
+
 def main() -> None:
     """Console entry point: every NeoError becomes one line on stderr and a non-zero exit."""
     try:
@@ -359,6 +437,9 @@ def main() -> None:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:
+        if _interrupted(exc):
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
         if os.environ.get("NEO_DEBUG"):
             raise
         print(

@@ -18,7 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from neo.errors import ConfigError
+from neo.dates import parse_duration
+from neo.errors import ConfigError, UsageError
 
 DEFAULT_TUSHARE_URL = "http://api.tushare.pro"
 
@@ -77,6 +78,24 @@ class Settings(BaseSettings):
     row_caps: dict[str, int] = Field(
         default_factory=dict, description="Per-API row cap overrides (page size); see `neo datasets`."
     )
+    compact_memory_limit: str = Field(
+        "1GB", description="DuckDB memory limit of one compaction; larger data spills under the data root."
+    )
+    compact_threads: int = Field(2, ge=1, description="DuckDB threads of one compaction.")
+    compact_file_mb: int = Field(
+        256, ge=1, description="Target size of a compacted Parquet file in MB (a partition may have several)."
+    )
+    compact_cron: str = Field(
+        "30 19 * * *",
+        description='Maint queue: when to compact and vacuum, a cron line in UTC ("" = never); '
+        "the default is 03:30 in Beijing, after the evening downloads.",
+    )
+    vacuum_grace: str = Field(
+        "24h", description="How long superseded files stay for running queries and open connections."
+    )
+    legacy_tables: dict[str, str] = Field(
+        default_factory=dict, description="Legacy DuckDB table per dataset when named differently."
+    )
 
     @field_validator("tushare_url")
     @classmethod
@@ -84,6 +103,22 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
+
+    @field_validator("vacuum_grace")
+    @classmethod
+    def _grace(cls, v: str) -> str:
+        try:
+            parse_duration(v)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("compact_cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if v.strip() and len(v.split()) != 5:
+            raise ValueError("expected 5 cron fields (minute hour day month weekday), or empty")
+        return v
 
     @field_validator("token")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from neo.errors import UsageError
 
@@ -18,3 +18,20 @@ def parse_day(text: str, what: str = "date") -> date:
 
 def fmt_day(d: date) -> str:
     return d.strftime("%Y%m%d")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '30m', '24h', '7d', '2w' (a number and one unit)."""
+    value, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    try:
+        if unit not in _UNITS or not value:
+            raise ValueError
+        seconds = float(value) * _UNITS[unit]
+        if seconds < 0:
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"bad duration {text!r}: expected a number and s, m, h, d or w, e.g. 24h") from None
+    return timedelta(seconds=seconds)

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 from neo.app import AppContainer
 from neo.datasets import DATASETS, DatasetSpec, Strategy
-from neo.lake import layout
+from neo.lake import layout, manifest
 from neo.lake.catalog import open_lake, read_files
 from neo.pipeline.ledger import Entry
 from neo.pipeline.planner import Planner, quarter_ends
@@ -26,7 +26,7 @@ class DatasetStatus:
 
 def dataset_status(container: AppContainer, spec: DatasetSpec, calendar: list[date]) -> DatasetStatus:
     s = container.settings
-    files = [p for p in (s.lake_dir / spec.name).glob("**/*.parquet") if p.name != layout.PLACEHOLDER]
+    files = manifest.live_files(s.lake_dir, spec)
     con = open_lake(s)
     try:
         date_col = spec.date_column or "NULL"

@@ -2,9 +2,10 @@
 
 A sync builds a new database file next to metadata.db and renames it over the old one, so it never
 opens metadata.db itself: it succeeds while analysts hold connections (read-only or read-write),
-their open connections keep the file they opened, and new connections see the new views. Views read
-`<abs path>/parquet/<dataset>/**/*.parquet` on every query, so new files appear without a sync; a
-sync is needed only when datasets or schemas change, or the data root moves.
+their open connections keep the file they opened, and new connections see the new views. Views list
+a dataset's live files (see manifest.py): the compacted files by name, fresh files by one glob per
+generation, re-listed at every query, so newly written files appear without a sync. A sync is
+needed when compaction commits (it syncs itself), datasets or schemas change, or the data root moves.
 
 The file is written with DuckDB's storage version v1.0.0, so any DuckDB client from 1.0 on (CLI,
 Python, R, Java, DBeaver...) can open it, whichever newer DuckDB wrote it.
@@ -22,7 +23,7 @@ import duckdb
 
 from neo.config import Settings
 from neo.datasets import DATASETS, DatasetSpec
-from neo.lake import layout
+from neo.lake import layout, manifest
 from neo.lake.writer import ParquetWriter
 
 STORAGE_VERSION = "v1.0.0"
@@ -37,21 +38,45 @@ def lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _read(paths: list[str]) -> str:
+    listed = ", ".join(lit(p) for p in paths)
+    return f"read_parquet([{listed}], hive_partitioning = false)"
+
+
+def sources(lake: Path, spec: DatasetSpec) -> tuple[str | None, str]:
+    """The dataset's live compacted files (None before the first compaction) and fresh files, as
+    relations. Compacted files hold each key once; fresh ones may repeat keys and overlap them."""
+    compacted, fresh = manifest.live_sources(lake, spec, manifest.read(lake, spec).state)
+    return (_read(compacted) if compacted else None), _read(fresh)
+
+
 def read_files(lake: Path, spec: DatasetSpec) -> str:
-    return f"read_parquet({lit(layout.glob(lake, spec))}, hive_partitioning = false)"
+    """Every row of the dataset's live files, not deduplicated."""
+    compacted, fresh = manifest.live_sources(lake, spec, manifest.read(lake, spec).state)
+    return _read(compacted + fresh)
 
 
 def dataset_view(lake: Path, spec: DatasetSpec) -> str:
-    """One row per key, the most recently downloaded; a snapshot shows its newest generation only."""
+    """One row per key, the most recently downloaded; a snapshot shows its newest download only.
+
+    Compacted rows whose key has no fresh row are unique already: only keys present in fresh files
+    go through the latest-wins window, so a full scan after compaction costs about a plain scan.
+    """
     cols = ", ".join(q(f.name) for f in spec.fields)
-    source = read_files(lake, spec)
+    fetched = q(layout.FETCHED_AT)
+    compacted, fresh = sources(lake, spec)
     if layout.is_snapshot(spec):
-        newest = f"(SELECT max({q(layout.FETCHED_AT)}) FROM {source})"
-        return f"SELECT {cols} FROM {source} WHERE {q(layout.FETCHED_AT)} = {newest}"
+        source = read_files(lake, spec)
+        return f"SELECT {cols} FROM {source} WHERE {fetched} = (SELECT max({fetched}) FROM {source})"
     key = ", ".join(q(k) for k in spec.key)
+    latest = f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {fetched} DESC) = 1"
+    if compacted is None:
+        return f"SELECT {cols} FROM {fresh} {latest}"
+    fresh_keys = f"(SELECT DISTINCT {key} FROM {fresh})"
     return (
-        f"SELECT {cols} FROM {source} "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {q(layout.FETCHED_AT)} DESC) = 1"
+        f"SELECT {cols} FROM {compacted} ANTI JOIN {fresh_keys} USING ({key}) UNION ALL "
+        f"SELECT {cols} FROM (SELECT * FROM {compacted} SEMI JOIN {fresh_keys} USING ({key}) "
+        f"UNION ALL SELECT * FROM {fresh}) {latest}"
     )
 
 
@@ -105,9 +130,11 @@ class SyncResult:
 
 
 def ensure_placeholders(settings: Settings) -> None:
+    """Every generation a view lists needs a file to match (see manifest.py)."""
     writer = ParquetWriter(settings.lake_dir, settings.home / "rejected", fsync=settings.fsync)
     for spec in DATASETS.values():
-        writer.ensure_placeholder(spec)
+        for generation in manifest.read(settings.lake_dir, spec).state.view_generations():
+            writer.ensure_placeholder(spec, generation)
 
 
 def open_lake(settings: Settings) -> duckdb.DuckDBPyConnection:

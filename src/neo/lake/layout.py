@@ -1,16 +1,20 @@
 """Where things live in the lake. One place for the layout rules that writer, catalog and readers share.
 
-    parquet/<dataset>/year=YYYY/<stamp>-<batch>.parquet   datasets with a date column
-    parquet/<dataset>/<stamp>-<batch>.parquet             snapshots (one file per generation)
-    parquet/<dataset>/_empty.parquet                      zero rows, the declared schema: keeps the
-                                                          glob matching before the first batch
-Temporary files are `.<name>.tmp` in the target directory, so no reader's glob ever matches them.
-Every file carries FETCHED_AT, when its batch was downloaded: views keep the newest row per key.
+    parquet/<dataset>/year=YYYY/g<gen>-<stamp>-<batch>.parquet   fresh files, written by ingestion
+    parquet/<dataset>/year=YYYY/c<version>-<token>-<n>.parquet   compacted files, written by compaction
+    parquet/<dataset>/g<gen>-placeholder.parquet                 zero rows, the declared schema: keeps
+                                                                 each generation's glob matching
+    parquet/<dataset>/_manifest.json                             which files are live (see manifest.py)
+
+Snapshots (no date column) have no year=YYYY level. Temporary files start with a dot, so no
+reader's glob ever matches them. Every file carries FETCHED_AT, when its rows were downloaded:
+views keep the newest row per key.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +24,9 @@ from neo.datasets import DatasetSpec, Strategy
 
 FETCHED_AT = "_fetched_at"
 FETCHED_AT_TYPE = pa.timestamp("us", tz="UTC")
-PLACEHOLDER = "_empty.parquet"
+GEN_DIGITS = 8
+_FRESH = re.compile(rf"^g(\d{{{GEN_DIGITS}}})-")
+PLACEHOLDER_SUFFIX = "-placeholder.parquet"
 
 
 def is_snapshot(spec: DatasetSpec) -> bool:
@@ -45,15 +51,53 @@ def partition_dir(lake: Path, spec: DatasetSpec, year: int | None) -> Path:
     return base / f"year={year}" if year is not None else base
 
 
-def glob(lake: Path, spec: DatasetSpec) -> str:
-    """Absolute glob of every data file (and the placeholder) of a dataset."""
-    return str(dataset_dir(lake.resolve(), spec) / "**" / "*.parquet")
+def partition_year(path: Path) -> int | None:
+    """The year of the partition a file is in; None for snapshots."""
+    parent = path.parent.name
+    return int(parent[5:]) if parent.startswith("year=") else None
 
 
-def file_name(fetched_at: datetime, batch_id: str) -> str:
-    """Unique across processes and machines (batch ids are random), and the same for a retried batch."""
-    return f"{fetched_at:%Y%m%dT%H%M%S%f}-{batch_id}.parquet"
+def fresh_name(generation: int, fetched_at: datetime, batch_id: str) -> str:
+    """Unique across processes and machines (batch ids are random), and the same for a batch
+    retried within one generation."""
+    return f"g{generation:0{GEN_DIGITS}d}-{fetched_at:%Y%m%dT%H%M%S%f}-{batch_id}.parquet"
+
+
+def placeholder_name(generation: int) -> str:
+    return f"g{generation:0{GEN_DIGITS}d}{PLACEHOLDER_SUFFIX}"
+
+
+def generation_glob(lake: Path, spec: DatasetSpec, generation: int) -> str:
+    """Absolute glob of every fresh file of one generation, its placeholder included."""
+    return str(dataset_dir(lake.resolve(), spec) / "**" / f"g{generation:0{GEN_DIGITS}d}-*.parquet")
+
+
+def generation_of(path: Path) -> int | None:
+    """The generation of a fresh file (or placeholder); None for any other file."""
+    m = _FRESH.match(path.name)
+    return int(m.group(1)) if m else None
+
+
+def is_placeholder(path: Path) -> bool:
+    return path.name.endswith(PLACEHOLDER_SUFFIX)
+
+
+def compacted_name(version: int, token: str, n: int) -> str:
+    return f"c{version:0{GEN_DIGITS}d}-{token}-{n}.parquet"
 
 
 def temp_path(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}.tmp")
+
+
+def rejected_name(fetched_at: datetime, batch_id: str) -> str:
+    return f"{fetched_at:%Y%m%dT%H%M%S%f}-{batch_id}.arrow"
+
+
+def fsync(path: Path) -> None:
+    """fsync a file, or a directory (which makes a rename in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -2,9 +2,11 @@
 
 Every batch is cast to its dataset's declared schema (so any engine reads the union of the files
 without casts), sorted by the dataset's key, split by the year of its date column and written as
-`<stamp>-<batch>.parquet` through a temporary name, fsync and rename: a reader sees a whole file or
-none. A retried batch keeps its batch id and so its file names, and replaces its own files rather
-than adding a second copy. A batch that cannot be cast is saved under `rejected/` and reported.
+`g<generation>-<stamp>-<batch>.parquet` through a temporary name, fsync and rename: a reader sees a
+whole file or none. A retried batch keeps its batch id and so its file names, and replaces its own
+files rather than adding a second copy (a copy in an older generation holds the same rows with the
+same download time, which the views and compaction count once). A batch that cannot be cast is
+saved under `rejected/` and reported.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pyarrow.parquet as pq
 
 from neo.datasets import DatasetSpec
 from neo.errors import SchemaError
-from neo.lake import layout
+from neo.lake import layout, manifest
 
 log = logging.getLogger("neo.writer")
 
@@ -41,7 +43,7 @@ class ParquetWriter:
         self.lake = lake
         self.rejected = rejected
         self.fsync = fsync
-        self._placed: set[str] = set()
+        self._placed: set[tuple[str, int]] = set()
 
     def write(
         self, table: pa.Table, spec: DatasetSpec, *, batch_id: str, fetched_at: datetime
@@ -52,16 +54,17 @@ class ParquetWriter:
         except SchemaError as exc:
             kept = self._reject(table, spec, batch_id, fetched_at)
             raise SchemaError(f"{exc}; batch kept in {kept}") from None
-        self.ensure_placeholder(spec)
         stamp = pa.repeat(pa.scalar(fetched_at, layout.FETCHED_AT_TYPE), typed.num_rows)
         typed = typed.append_column(pa.field(layout.FETCHED_AT, layout.FETCHED_AT_TYPE), stamp)
         result = WriteResult(spec.name)
-        name = layout.file_name(fetched_at, batch_id)
-        for year, part in self._partitions(typed, spec):
-            path = layout.partition_dir(self.lake, spec, year) / name
-            self._write_file(_sorted(part, spec.key), path)
-            result.files.append(path)
-            result.rows += part.num_rows
+        parts = self._partitions(typed, spec)
+        with manifest.writing(self.lake, spec) as generation:
+            name = layout.fresh_name(generation, fetched_at, batch_id)
+            for year, part in parts:
+                path = layout.partition_dir(self.lake, spec, year) / name
+                self.write_file(_sorted(part, spec.key), path)
+                result.files.append(path)
+                result.rows += part.num_rows
         return result
 
     def _partitions(self, table: pa.Table, spec: DatasetSpec) -> list[tuple[int | None, pa.Table]]:
@@ -77,7 +80,7 @@ class ParquetWriter:
             return [(distinct[0], table)]
         return [(y, table.filter(pc.equal(years, y))) for y in distinct]
 
-    def _write_file(self, table: pa.Table, path: Path) -> None:
+    def write_file(self, table: pa.Table, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = layout.temp_path(path)
         try:
@@ -86,27 +89,25 @@ class ParquetWriter:
                 table, str(tmp), compression=COMPRESSION, use_dictionary=dictionary_columns(table.schema)
             )
             if self.fsync:
-                _fsync(tmp)
+                layout.fsync(tmp)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         if self.fsync:
-            _fsync(path.parent)
+            layout.fsync(path.parent)
 
-    def ensure_placeholder(self, spec: DatasetSpec) -> None:
-        """A zero-row file with the declared schema, so the dataset's glob always matches."""
-        if spec.name in self._placed:
+    def ensure_placeholder(self, spec: DatasetSpec, generation: int) -> None:
+        """A zero-row file with the declared schema, so the generation's glob always matches."""
+        if (spec.name, generation) in self._placed:
             return
-        path = layout.dataset_dir(self.lake, spec) / layout.PLACEHOLDER
+        path = layout.dataset_dir(self.lake, spec) / layout.placeholder_name(generation)
         if not path.exists():
-            self._write_file(layout.file_schema(spec).empty_table(), path)
-        self._placed.add(spec.name)
+            self.write_file(layout.file_schema(spec).empty_table(), path)
+        self._placed.add((spec.name, generation))
 
     def _reject(self, table: pa.Table, spec: DatasetSpec, batch_id: str, fetched_at: datetime) -> Path:
-        path = (
-            self.rejected / spec.name / layout.file_name(fetched_at, batch_id).replace(".parquet", ".arrow")
-        )
+        path = self.rejected / spec.name / layout.rejected_name(fetched_at, batch_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         with ipc.new_file(str(path), table.schema) as sink:
             sink.write_table(table)
@@ -127,12 +128,3 @@ def _sorted(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
     if table.num_rows < 2 or pc.all(pc.greater(first[1:], first[:-1])).as_py():
         return table
     return table.sort_by([(k, "ascending") for k in key])
-
-
-def _fsync(path: Path) -> None:
-    """fsync a file or a directory (for a directory: makes a rename in it durable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -4,6 +4,7 @@
     slow   store(dataset, params, batch)   cleans, types and writes Parquet, then marks the ledger
            failed(dataset, params, error)  records a request that cannot succeed (yet)
     maint  sync()                          rebuilds metadata.db; also periodic, every `sync_minutes`
+           maintain()                      compacts and vacuums the lake; also periodic, `compact_cron`
 
 Embedded default: one SQLite file under the data root. With `queue_url = redis://...` the queues
 live in Redis, so fast consumers on several machines share them (and the quota, see QuotaGate);
@@ -28,8 +29,11 @@ from huey.api import Task
 
 from neo.app import AppContainer
 from neo.datasets import get
+from neo.dates import parse_duration
 from neo.errors import NeoError, SchemaError
 from neo.lake.catalog import sync
+from neo.lake.compact import compact
+from neo.lake.vacuum import vacuum
 from neo.pipeline.batch import Batch
 from neo.pipeline.ingest import download, store
 from neo.sources.errors import QuotaError, RetriesExhaustedError, TransientError
@@ -85,6 +89,10 @@ class QueuedPipeline:
         self.sync = maint.task(name="sync")(self._sync)
         if s.sync_minutes:
             maint.periodic_task(crontab(minute=f"*/{s.sync_minutes}"), name="periodic_sync")(self._sync)
+        self.maintain = maint.task(name="maintain")(self._maintain)
+        if s.compact_cron.strip():
+            when = crontab(*s.compact_cron.split())
+            maint.periodic_task(when, name="periodic_maintain")(self._maintain)
 
     # -- task bodies ------------------------------------------------------------------------------
 
@@ -138,3 +146,10 @@ class QueuedPipeline:
 
     def _sync(self) -> None:
         sync(self.container.settings)
+
+    def _maintain(self) -> None:
+        settings = self.container.settings
+        for r in compact(settings):
+            if r.partitions:
+                log.info("compacted %s: %d partitions in %.1fs", r.dataset, len(r.partitions), r.seconds)
+        vacuum(settings, parse_duration(settings.vacuum_grace))

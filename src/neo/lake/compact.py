@@ -1,0 +1,186 @@
+"""Compaction: per partition, merge a dataset's live files into a few large ones holding the latest
+row per key, sorted by key (ts_code, then date), so row-group statistics prune point queries.
+
+DuckDB does the work out of core: one `COPY (... ORDER BY key) TO dir` per partition (a single
+partitioned COPY would not sort its files: DuckDB issue 14349), within `compact_memory_limit`,
+spilling under `<home>/tmp/`.
+
+How it stays safe (see manifest.py for the file sets):
+1. Under the dataset's maintenance lock, sync metadata.db, so that views list the next generation.
+2. Start a new generation: ingestion from now on writes files compaction will not touch, and every
+   file of the older generations is complete.
+3. Merge each partition with fresh files of the older generations, together with its compacted
+   files, into new compacted files (written in a hidden directory, then renamed into place).
+4. Commit: a new manifest lists the new compacted files and only the new generations as fresh.
+   Then sync metadata.db. The replaced files stay on disk until `neo vacuum` after the grace period.
+A crash before the commit leaves unreferenced files that vacuum deletes; the next run starts over
+from step 1 with everything not yet compacted. A crash after it leaves an older metadata.db whose
+files all still exist; the next compaction or sync replaces it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from neo.config import Settings
+from neo.datasets import DATASETS, DatasetSpec
+from neo.errors import NeoError
+from neo.lake import catalog, layout, manifest
+from neo.lake.catalog import lit, q
+
+log = logging.getLogger("neo.compact")
+TEMP_PREFIX = ".compact-"
+
+
+@dataclass
+class PartitionResult:
+    partition: str  # "year=2024", or "" for a snapshot
+    files_in: int
+    files_out: int
+    rows: int
+
+
+@dataclass
+class CompactResult:
+    dataset: str
+    partitions: list[PartitionResult] = field(default_factory=list)
+    skipped: str | None = None  # why nothing was done
+    seconds: float = 0.0
+
+
+def compact(
+    settings: Settings,
+    specs: Iterable[DatasetSpec] | None = None,
+    on_partition: Callable[[str, PartitionResult], None] | None = None,
+) -> list[CompactResult]:
+    """Compact the given datasets (default: all), one after the other."""
+    return [compact_dataset(settings, spec, on_partition) for spec in (specs or DATASETS.values())]
+
+
+def compact_dataset(
+    settings: Settings,
+    spec: DatasetSpec,
+    on_partition: Callable[[str, PartitionResult], None] | None = None,
+) -> CompactResult:
+    started = time.perf_counter()
+    lake = settings.lake_dir
+    result = CompactResult(spec.name)
+    try:
+        with manifest.maintenance(lake, spec) as m:
+            before = m.state
+            if not manifest.fresh_files(lake, spec, range(before.fresh_from, before.generation + 1)):
+                result.skipped = "already compact"
+                return result
+            catalog.sync(settings)
+            m = manifest.new_generation(lake, spec, m)
+            older = range(before.fresh_from, m.state.generation)
+            version = m.state.version + 1  # the version the commit will have: names the new files
+            kept = list(before.compacted)
+            token = secrets.token_hex(4)
+            with _duckdb(settings) as con:
+                for directory, fresh in _by_partition(manifest.fresh_files(lake, spec, older)).items():
+                    base = layout.dataset_dir(lake, spec)
+                    replaced = [rel for rel in kept if (base / rel).parent == directory]
+                    inputs = [base / rel for rel in replaced] + fresh
+                    outputs = _merge(con, spec, inputs, directory, version, token, settings.compact_file_mb)
+                    kept = [rel for rel in kept if rel not in replaced]
+                    kept += [p.relative_to(base).as_posix() for p in outputs]
+                    part = PartitionResult(
+                        directory.name if directory != base else "",
+                        len(inputs),
+                        len(outputs),
+                        sum(pq.read_metadata(p).num_rows for p in outputs),
+                    )
+                    result.partitions.append(part)
+                    if on_partition is not None:
+                        on_partition(spec.name, part)
+            manifest.commit(
+                lake, spec, m, replace(m.state, fresh_from=m.state.generation, compacted=tuple(sorted(kept)))
+            )
+        catalog.sync(settings)
+    except manifest.Busy as exc:
+        result.skipped = str(exc).split(": ", 1)[1]
+    finally:
+        result.seconds = time.perf_counter() - started
+    return result
+
+
+def _by_partition(files: list[Path]) -> dict[Path, list[Path]]:
+    groups: dict[Path, list[Path]] = {}
+    for f in files:
+        groups.setdefault(f.parent, []).append(f)
+    return dict(sorted(groups.items()))
+
+
+class _duckdb:
+    """A DuckDB connection limited to the configured memory, spilling under the data root."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.spill = settings.home / "tmp" / f"compact-{os.getpid()}-{secrets.token_hex(4)}"
+
+    def __enter__(self) -> duckdb.DuckDBPyConnection:
+        self.spill.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(
+            config={
+                "memory_limit": self.settings.compact_memory_limit,
+                "threads": self.settings.compact_threads,
+                "temp_directory": str(self.spill),
+                "preserve_insertion_order": True,  # COPY keeps the ORDER BY across files
+            }
+        )
+        return self.con
+
+    def __exit__(self, *exc: object) -> None:
+        self.con.close()
+        shutil.rmtree(self.spill, ignore_errors=True)
+
+
+def _merge(
+    con: duckdb.DuckDBPyConnection,
+    spec: DatasetSpec,
+    inputs: list[Path],
+    directory: Path,
+    version: int,
+    token: str,
+    file_mb: int,
+) -> list[Path]:
+    """Write the latest row per key of `inputs`, sorted by key, as compacted files in `directory`."""
+    source = f"read_parquet([{', '.join(lit(str(p)) for p in inputs)}], hive_partitioning = false)"
+    fetched = q(layout.FETCHED_AT)
+    key = ", ".join(q(k) for k in spec.key)
+    if layout.is_snapshot(spec):  # the newest download only, as the view shows it
+        rows = f"SELECT * FROM {source} WHERE {fetched} = (SELECT max({fetched}) FROM {source})"
+    else:
+        latest = f"row_number() OVER (PARTITION BY {key} ORDER BY {fetched} DESC) = 1"
+        rows = f"SELECT * FROM {source} QUALIFY {latest}"
+    staging = directory / f"{TEMP_PREFIX}{token}"
+    shutil.rmtree(staging, ignore_errors=True)
+    con.execute(
+        f"COPY ({rows} ORDER BY {key}) TO {lit(str(staging))} (FORMAT parquet, COMPRESSION zstd, "
+        f"FILE_SIZE_BYTES '{file_mb}MB', FILENAME_PATTERN 'part_{{i}}')"
+    )
+    parts = sorted(staging.glob("part_*.parquet"), key=lambda p: int(p.stem.split("_")[1]))
+    expected = layout.file_schema(spec)
+    outputs = []
+    for n, part in enumerate(parts):
+        got = pq.read_schema(part).remove_metadata()
+        if not got.equals(expected):
+            raise NeoError(f"{spec.name}: compacted file has schema {got}, expected {expected}")
+        layout.fsync(part)
+        final = directory / layout.compacted_name(version, token, n)
+        os.replace(part, final)
+        outputs.append(final)
+    layout.fsync(directory)
+    shutil.rmtree(staging, ignore_errors=True)
+    return outputs
