@@ -1,7 +1,7 @@
 """Compaction: per partition, merge a dataset's live files into a few large ones holding the latest
 row per key, sorted by key (ts_code, then date), so row-group statistics prune point queries.
 
-DuckDB does the work out of core: one `COPY (... ORDER BY key) TO dir` per partition (a single
+DuckDB does the work out of core: one single-file `COPY (... ORDER BY key)` per output file (a
 partitioned COPY would not sort its files: DuckDB issue 14349), within `compact_memory_limit`,
 spilling under `<home>/tmp/`.
 
@@ -20,7 +20,9 @@ files all still exist; the next compaction or sync replaces it.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -136,7 +138,7 @@ class _duckdb:
                 "memory_limit": self.settings.compact_memory_limit,
                 "threads": self.settings.compact_threads,
                 "temp_directory": str(self.spill),
-                "preserve_insertion_order": True,  # COPY keeps the ORDER BY across files
+                "preserve_insertion_order": True,  # COPY writes rows in ORDER BY order
             }
         )
         return self.con
@@ -155,22 +157,28 @@ def _merge(
     token: str,
     file_mb: int,
 ) -> list[Path]:
-    """Write the latest row per key of `inputs`, sorted by key, as compacted files in `directory`."""
+    """Write the latest row per key of `inputs`, sorted by key, as compacted files in `directory`.
+
+    One single-file COPY per range of the first key column: DuckDB's FILE_SIZE_BYTES splits a
+    sorted COPY into files whose order does not follow the key (measured with two threads), and
+    disjoint ranges keep every file's statistics tight.
+    """
     source = f"read_parquet([{', '.join(lit(str(p)) for p in inputs)}], hive_partitioning = false)"
     fetched = q(layout.FETCHED_AT)
     key = ", ".join(q(k) for k in spec.key)
-    if layout.is_snapshot(spec):  # the newest download only, as the view shows it
-        rows = f"SELECT * FROM {source} WHERE {fetched} = (SELECT max({fetched}) FROM {source})"
-    else:
-        latest = f"row_number() OVER (PARTITION BY {key} ORDER BY {fetched} DESC) = 1"
-        rows = f"SELECT * FROM {source} QUALIFY {latest}"
     staging = directory / f"{TEMP_PREFIX}{token}"
     shutil.rmtree(staging, ignore_errors=True)
-    con.execute(
-        f"COPY ({rows} ORDER BY {key}) TO {lit(str(staging))} (FORMAT parquet, COMPRESSION zstd, "
-        f"FILE_SIZE_BYTES '{file_mb}MB', FILENAME_PATTERN 'part_{{i}}')"
-    )
-    parts = sorted(staging.glob("part_*.parquet"), key=lambda p: int(p.stem.split("_")[1]))
+    staging.mkdir()
+    parts = []
+    for n, where in enumerate(_ranges(con, spec, source, inputs, file_mb)):
+        if layout.is_snapshot(spec):  # the newest download only, as the view shows it
+            rows = f"SELECT * FROM {source} WHERE {fetched} = (SELECT max({fetched}) FROM {source})"
+        else:
+            latest = f"row_number() OVER (PARTITION BY {key} ORDER BY {fetched} DESC) = 1"
+            rows = f"SELECT * FROM {source} WHERE {where} QUALIFY {latest}"
+        part = staging / f"part_{n}.parquet"
+        con.execute(f"COPY ({rows} ORDER BY {key}) TO {lit(str(part))} (FORMAT parquet, COMPRESSION zstd)")
+        parts.append(part)
     expected = layout.file_schema(spec)
     outputs = []
     for n, part in enumerate(parts):
@@ -184,3 +192,25 @@ def _merge(
     layout.fsync(directory)
     shutil.rmtree(staging, ignore_errors=True)
     return outputs
+
+
+def _ranges(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, source: str, inputs: list[Path], file_mb: int
+) -> list[str]:
+    """WHERE conditions on the first key column splitting the partition into files of about
+    `file_mb` each; the inputs' size on disk estimates the output's."""
+    size = sum(p.stat().st_size for p in inputs)
+    count = math.ceil(size / (file_mb * 1_000_000))
+    if count <= 1 or layout.is_snapshot(spec):
+        return ["true"]
+    fractions = [i / count for i in range(1, count)]
+    bounds = con.execute(f"SELECT quantile_disc({q(spec.key[0])}, {fractions}) FROM {source}").fetchone()
+    cuts = sorted(set(bounds[0])) if bounds and bounds[0] else []
+    if not cuts:
+        return ["true"]
+    col = q(spec.key[0])
+    edges = [lit(str(c)) for c in cuts]
+    conds = [f"{col} < {edges[0]}"]
+    conds += [f"{col} >= {lo} AND {col} < {hi}" for lo, hi in itertools.pairwise(edges)]
+    conds.append(f"{col} >= {edges[-1]}")
+    return conds

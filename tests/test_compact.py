@@ -1,0 +1,380 @@
+"""Compaction and vacuum: sorted, deduplicated, idempotent, and safe next to writers, readers and kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from neo.config import Settings, load_settings
+from neo.datasets import get
+from neo.lake import catalog, layout, manifest
+from neo.lake.compact import compact
+from neo.lake.vacuum import vacuum
+from neo.lake.writer import ParquetWriter
+
+DAILY = get("daily")
+NEO = str(Path(sys.executable).with_name("neo"))
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+ALL_COLUMNS = ", ".join(DAILY.field_names)
+
+
+def days(n: int, first: date = date(2023, 11, 1)) -> list[date]:
+    out, d = [], first
+    while len(out) < n:
+        if d.weekday() < 5:
+            out.append(d)
+        d += timedelta(days=1)
+    return out
+
+
+def batch(day: date, stocks: int, version: int = 0) -> pa.Table:
+    """One day of daily bars for `stocks` stocks; `version` > 0 is a revision with other prices."""
+    rng = np.random.default_rng((day.toordinal(), version))
+    close = np.round(rng.uniform(3, 80, stocks), 2)
+    # Served newest code first, like no real order: the writer and compaction must sort.
+    codes = [f"{i:06d}.{'SH' if i % 2 else 'SZ'}" for i in reversed(range(stocks))]
+    return pa.table(
+        {
+            "ts_code": codes,
+            "trade_date": pa.array([day] * stocks, pa.date32()),
+            "close": close,
+            "vol": np.round(rng.uniform(1e3, 1e6, stocks), 0),
+        }
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(home=tmp_path / "data", fsync=False, compact_memory_limit="256MB")
+
+
+def writer(settings: Settings) -> ParquetWriter:
+    return ParquetWriter(settings.lake_dir, settings.home / "rejected", fsync=False)
+
+
+def fill(settings: Settings, dates: list[date], stocks: int, version: int = 0, start: int = 0) -> None:
+    w = writer(settings)
+    for i, d in enumerate(dates):
+        at = T0 + timedelta(days=version, seconds=start + i)
+        w.write(batch(d, stocks, version), DAILY, batch_id=f"v{version}-{d:%Y%m%d}", fetched_at=at)
+
+
+def fingerprint(settings: Settings) -> tuple:
+    """Rows, distinct keys and an order-independent hash of every value, through the views."""
+    con = catalog.open_lake(settings)
+    try:
+        return con.sql(
+            f"SELECT count(*), count(DISTINCT (ts_code, trade_date)), sum(hash({ALL_COLUMNS})::HUGEINT) "
+            "FROM daily"
+        ).fetchone()
+    finally:
+        con.close()
+
+
+def disk_files(settings: Settings) -> set[str]:
+    base = settings.lake_dir / "daily"
+    return {p.relative_to(base).as_posix() for p in base.rglob("*.parquet") if not layout.is_placeholder(p)}
+
+
+def test_compaction_merges_sorts_and_keeps_the_latest_version(settings: Settings) -> None:
+    dates = days(60)  # spans two years, so two partitions
+    fill(settings, dates, 300)
+    fill(settings, dates[::7], 300, version=1)  # revisions of some days
+    before = fingerprint(settings)
+    assert len(disk_files(settings)) == 60 + 9
+
+    [result] = compact(settings, [DAILY])
+
+    assert sorted(p.partition for p in result.partitions) == ["year=2023", "year=2024"]
+    assert fingerprint(settings) == before
+    live = manifest.live_files(settings.lake_dir, DAILY)
+    assert len(live) == 2 and all(p.name.startswith("c") for p in live)
+    for path in live:
+        f = pq.ParquetFile(path)
+        assert f.schema_arrow.remove_metadata().equals(layout.file_schema(DAILY))
+        table = f.read()
+        keys = list(zip(table["ts_code"].to_pylist(), table["trade_date"].to_pylist(), strict=True))
+        assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    # The revised day holds the revision's values (newer download), the others the originals.
+    con = catalog.open_lake(settings)
+    revised = batch(dates[7], 300, 1).sort_by("ts_code")["close"].to_pylist()
+    got = con.sql(f"SELECT close FROM daily WHERE trade_date = DATE '{dates[7]}' ORDER BY ts_code").fetchall()
+    assert [r[0] for r in got] == revised
+
+
+def test_row_groups_are_sorted_and_do_not_overlap(settings: Settings) -> None:
+    settings = settings.model_copy(update={"compact_file_mb": 2})  # several files per partition
+    fill(settings, days(250, date(2024, 1, 2)), 2000)
+    compact(settings, [DAILY])
+    live = manifest.live_files(settings.lake_dir, DAILY)
+    assert len(live) > 1
+    ranges = []
+    for path in sorted(live, key=lambda p: int(p.stem.rsplit("-", 1)[1])):
+        meta = pq.ParquetFile(path).metadata
+        col = meta.schema.to_arrow_schema().get_field_index("ts_code")
+        for rg in range(meta.num_row_groups):
+            stats = meta.row_group(rg).column(col).statistics
+            ranges.append((stats.min, stats.max))
+    assert len(ranges) > len(live)
+    # Ascending within and across the files of a partition; neighbours share at most one code.
+    assert all(lo <= hi for lo, hi in ranges)
+    assert all(ranges[i][1] <= ranges[i + 1][0] for i in range(len(ranges) - 1))
+
+
+def test_a_second_run_changes_nothing_and_only_new_partitions_are_redone(settings: Settings) -> None:
+    fill(settings, days(60), 200)
+    compact(settings, [DAILY])
+    state = manifest.read(settings.lake_dir, DAILY).state
+    files = disk_files(settings)
+
+    [again] = compact(settings, [DAILY])
+    assert again.skipped == "already compact"
+    assert manifest.read(settings.lake_dir, DAILY).state == state
+    assert disk_files(settings) == files
+
+    fill(settings, [date(2024, 3, 1)], 200, version=2)  # one new day in 2024
+    [third] = compact(settings, [DAILY])
+    assert [p.partition for p in third.partitions] == ["year=2024"]
+    kept_2023 = [c for c in state.compacted if c.startswith("year=2023/")]
+    assert set(kept_2023) <= set(manifest.read(settings.lake_dir, DAILY).state.compacted)
+
+
+def test_an_older_download_written_late_does_not_win(settings: Settings) -> None:
+    """The slow queue may write an older download after a newer one was compacted."""
+    d = date(2024, 2, 1)
+    w = writer(settings)
+    w.write(batch(d, 50, 1), DAILY, batch_id="new", fetched_at=T0 + timedelta(days=1))
+    compact(settings, [DAILY])
+    w.write(batch(d, 50, 0), DAILY, batch_id="old", fetched_at=T0)  # delayed, older download
+    expected = sorted(batch(d, 50, 1)["close"].to_pylist())
+    con = catalog.open_lake(settings)
+    assert sorted(r[0] for r in con.sql("SELECT close FROM daily").fetchall()) == expected
+    compact(settings, [DAILY])
+    con = catalog.open_lake(settings)
+    assert sorted(r[0] for r in con.sql("SELECT close FROM daily").fetchall()) == expected
+
+
+def test_snapshots_keep_the_newest_download(settings: Settings) -> None:
+    spec = get("stock_basic")
+    w = writer(settings)
+    for i, names in enumerate((["A", "B", "C"], ["A", "B"], ["A", "B", "D"])):
+        table = pa.table({"ts_code": names, "name": [f"{n}{i}" for n in names]})
+        w.write(table, spec, batch_id=f"s{i}", fetched_at=T0 + timedelta(hours=i))
+    query = "SELECT ts_code, name FROM stock_basic ORDER BY ts_code"
+    before = catalog.open_lake(settings).sql(query).fetchall()
+    [result] = compact(settings, [spec])
+    assert result.partitions[0].files_in == 3 and result.partitions[0].rows == 3
+    assert catalog.open_lake(settings).sql(query).fetchall() == before == [("A", "A2"), ("B", "B2"), ("D", "D2")]
+
+
+def test_vacuum_keeps_files_for_the_grace_period_and_clears_crash_leftovers(settings: Settings) -> None:
+    fill(settings, days(30, date(2024, 1, 2)), 100)
+    con = duckdb.connect(str(catalog.sync(settings).path), read_only=True)  # an analyst, connected early
+    before = fingerprint(settings)
+    compact(settings, [DAILY])
+    partition = settings.lake_dir / "daily" / "year=2024"
+    dead = partition / ".g00000001-x.parquet.999999999.tmp"  # a writer killed mid-file
+    dead.write_bytes(b"partial")
+    staging = partition / ".compact-deadbeef"  # a compaction killed mid-merge
+    staging.mkdir()
+    (staging / "part_0.parquet").write_bytes(b"partial")
+    spill = settings.home / "tmp" / "compact-999999999-abcd"
+    spill.mkdir(parents=True)
+
+    vacuum(settings, timedelta(hours=1))
+    assert len(disk_files(settings)) == 31  # 30 superseded files stay for the grace period
+    assert not dead.exists() and not staging.exists() and not spill.exists()
+    assert con.sql("SELECT count(*) FROM daily").fetchone()[0] == before[0]  # the early connection works
+
+    vacuum(settings, timedelta(0))
+    assert disk_files(settings) == set(manifest.read(settings.lake_dir, DAILY).state.compacted)
+    assert manifest.read(settings.lake_dir, DAILY).retired == []
+    assert fingerprint(settings) == before
+    with pytest.raises(duckdb.IOException):  # documented: reconnect after the grace period
+        con.sql("SELECT count(*) FROM daily").fetchone()
+
+
+def test_compaction_and_vacuum_skip_a_dataset_another_one_holds(settings: Settings) -> None:
+    fill(settings, days(5, date(2024, 1, 2)), 10)
+    with manifest.maintenance(settings.lake_dir, DAILY):
+        [result] = compact(settings, [DAILY])
+        [v, _] = vacuum(settings, timedelta(0), [DAILY])
+    assert result.skipped == v.skipped == "another compaction or vacuum is running"
+    assert len(disk_files(settings)) == 5
+
+
+def test_a_crash_before_the_commit_leaves_the_lake_as_it_was(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(settings, days(40), 100)
+    before = fingerprint(settings)
+
+    real_commit = manifest.commit
+    commits = []
+
+    def crash(*args: object, **kwargs: object) -> object:
+        commits.append(1)
+        if len(commits) == 2:  # the first one starts the new generation; the second commits
+            raise KeyboardInterrupt  # as if killed: nothing after this point runs
+        return real_commit(*args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(manifest, "commit", crash)
+        with pytest.raises(KeyboardInterrupt):
+            compact(settings, [DAILY])
+    assert fingerprint(settings) == before
+    orphans = {f for f in disk_files(settings) if f.split("/")[-1].startswith("c")}
+    assert orphans  # merged files were written but never listed
+    compact(settings, [DAILY])  # the next run finishes the job
+    assert fingerprint(settings) == before
+    vacuum(settings, timedelta(0))
+    assert not orphans & disk_files(settings)
+    assert fingerprint(settings) == before
+
+
+def test_a_crash_after_the_commit_keeps_queries_working(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(settings, days(40), 100)
+    catalog.sync(settings)
+    before = fingerprint(settings)
+    calls = []
+    real_sync = catalog.sync
+
+    def sync_then_crash(s: Settings) -> object:
+        calls.append(1)
+        if len(calls) == 2:  # the sync after the commit
+            raise KeyboardInterrupt
+        return real_sync(s)
+
+    with monkeypatch.context() as m:
+        m.setattr(catalog, "sync", sync_then_crash)
+        with pytest.raises(KeyboardInterrupt):
+            compact(settings, [DAILY])
+    stale = duckdb.connect(str(settings.metadata_db), read_only=True)  # views from before the commit
+    assert stale.sql(f"SELECT count(*), sum(hash({ALL_COLUMNS})::HUGEINT) FROM daily").fetchone() == (
+        before[0],
+        before[2],
+    )
+    vacuum(settings, timedelta(hours=1))  # syncs first; nothing within the grace period goes
+    assert fingerprint(settings) == before
+
+
+KILLED_COMPACTION_ROUNDS = (0.15, 0.35, 0.6, 0.9, 1.3)
+
+
+def test_sigkill_during_compaction_then_a_rerun(settings: Settings) -> None:
+    env = {**os.environ, "NEO_HOME": str(settings.home), "NEO_FSYNC": "0", "NEO_COMPACT_MEMORY_LIMIT": "256MB"}
+    dates = days(260)
+    fill(settings, dates, 400)
+    killed = 0
+    for round_, delay in enumerate(KILLED_COMPACTION_ROUNDS, start=1):
+        fill(settings, dates[round_ * 20 : round_ * 20 + 30], 400, version=round_)  # new work each round
+        before = fingerprint(settings)
+        proc = subprocess.Popen([NEO, "compact", "daily"], env=env, stdout=subprocess.DEVNULL)
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+        assert fingerprint(settings) == before, f"round {round_}"
+    assert killed >= 3  # most rounds really were killed mid-run
+    before = fingerprint(settings)
+    done = subprocess.run([NEO, "compact", "daily"], env=env, capture_output=True, text=True, check=True)
+    assert "daily:" in done.stdout
+    subprocess.run([NEO, "vacuum", "--older-than", "0s"], env=env, check=True, capture_output=True)
+    assert fingerprint(settings) == before
+    state = manifest.read(settings.lake_dir, DAILY).state
+    assert disk_files(settings) == set(state.compacted)  # nothing orphaned is left behind
+    assert not list((settings.lake_dir / "daily").rglob(".*"))
+
+
+WRITER = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from test_compact import DAILY, batch, days, writer
+from neo.config import load_settings
+settings = load_settings(home=Path(sys.argv[1]), fsync=False)
+w = writer(settings)
+dates = days(int(sys.argv[3]))
+for i, d in enumerate(dates):
+    w.write(batch(d, 300), DAILY, batch_id=f"w{i}", fetched_at=datetime.now(UTC))
+    if i % 10 == 9:  # a revision of a day written earlier
+        w.write(batch(dates[i - 5], 300, 1), DAILY, batch_id=f"r{i}", fetched_at=datetime.now(UTC))
+"""
+
+READER = """
+import json, sys, time
+from pathlib import Path
+import neo
+from neo.config import load_settings
+settings = load_settings(home=Path(sys.argv[1]))
+stop = Path(sys.argv[2])
+queries, failures, last, shrank = 0, [], 0, 0
+while not stop.exists():
+    try:
+        con = neo.connect(settings)
+        rows, keys = con.sql("SELECT count(*), count(DISTINCT (ts_code, trade_date)) FROM daily").fetchone()
+        con.close()
+    except Exception as exc:
+        failures.append(str(exc))
+        continue
+    queries += 1
+    if rows != keys:
+        failures.append(f"{rows} rows for {keys} keys")
+    shrank += rows < last
+    last = max(last, rows)
+print(json.dumps({"queries": queries, "failures": failures, "shrank": shrank}))
+"""
+
+
+def test_compaction_concurrent_with_ingestion_and_queries(settings: Settings, tmp_path: Path) -> None:
+    env = {**os.environ, "NEO_HOME": str(settings.home), "NEO_FSYNC": "0"}
+    n_days = 400
+    fill(settings, days(20, date(2020, 1, 1)), 300)  # something to read from the start
+    catalog.sync(settings)
+    stop = tmp_path / "stop"
+    here = str(Path(__file__).parent)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(settings.home), str(stop)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    ingest = subprocess.Popen([sys.executable, "-c", WRITER, str(settings.home), here, str(n_days)], env=env)
+    runs = 0
+    while ingest.poll() is None or runs < 3:
+        subprocess.run([NEO, "compact", "daily"], env=env, check=True, capture_output=True)
+        subprocess.run([NEO, "vacuum", "--older-than", "2s"], env=env, check=True, capture_output=True)
+        runs += 1
+    stop.touch()
+    out, _ = reader.communicate(timeout=60)
+    assert ingest.wait() == 0
+    report = json.loads(out)
+    assert report["failures"] == [] and report["shrank"] == 0
+    assert report["queries"] > 20 and runs >= 3
+
+    # Every row written is there once, with its latest version.
+    ref = duckdb.connect()
+    tables = [batch(d, 300) for d in days(20, date(2020, 1, 1))]
+    dates = days(n_days)
+    latest = {d: batch(d, 300) for d in dates}
+    for i in range(9, n_days, 10):
+        latest[dates[i - 5]] = batch(dates[i - 5], 300, 1)
+    expected_rows = pa.concat_tables([*tables, *latest.values()])
+    ref.register("expected", expected_rows)
+    want = ref.sql("SELECT count(*), sum(hash(ts_code, trade_date, close, vol)::HUGEINT) FROM expected").fetchone()
+    con = catalog.open_lake(settings)
+    got = con.sql("SELECT count(*), sum(hash(ts_code, trade_date, close, vol)::HUGEINT) FROM daily").fetchone()
+    assert got == want
