@@ -65,11 +65,34 @@ def compact(
     specs: Iterable[DatasetSpec] | None = None,
     on_partition: Callable[[str, PartitionResult], None] | None = None,
 ) -> list[CompactResult]:
-    """Compact the given datasets (default: all), one after the other."""
-    return [compact_dataset(settings, spec, on_partition) for spec in (specs or DATASETS.values())]
+    """Compact the given datasets (default: all), one after the other.
+
+    metadata.db is synced before, so that its views list the generation each compaction starts (see
+    manifest.py), and after, so that new connections read the compacted files.
+    """
+    lake = settings.lake_dir
+    todo = [
+        (spec, _has_fresh(lake, spec, manifest.read(lake, spec).state)) for spec in specs or DATASETS.values()
+    ]
+    if any(fresh for _, fresh in todo):
+        catalog.sync(settings)
+    results: list[CompactResult] = []
+    try:
+        for spec, fresh in todo:
+            done = _compact_dataset(settings, spec, on_partition) if fresh else CompactResult(spec.name)
+            done.skipped = done.skipped or (None if done.partitions else "already compact")
+            results.append(done)
+    finally:
+        if any(r.partitions for r in results):
+            catalog.sync(settings)
+    return results
 
 
-def compact_dataset(
+def _has_fresh(lake: Path, spec: DatasetSpec, state: manifest.State) -> bool:
+    return bool(manifest.fresh_files(lake, spec, range(state.fresh_from, state.generation + 1)))
+
+
+def _compact_dataset(
     settings: Settings,
     spec: DatasetSpec,
     on_partition: Callable[[str, PartitionResult], None] | None = None,
@@ -80,10 +103,8 @@ def compact_dataset(
     try:
         with manifest.maintenance(lake, spec) as m:
             before = m.state
-            if not manifest.fresh_files(lake, spec, range(before.fresh_from, before.generation + 1)):
-                result.skipped = "already compact"
+            if not _has_fresh(lake, spec, before):
                 return result
-            catalog.sync(settings)
             m = manifest.new_generation(lake, spec, m)
             older = range(before.fresh_from, m.state.generation)
             version = m.state.version + 1  # the version the commit will have: names the new files
@@ -109,7 +130,6 @@ def compact_dataset(
             manifest.commit(
                 lake, spec, m, replace(m.state, fresh_from=m.state.generation, compacted=tuple(sorted(kept)))
             )
-        catalog.sync(settings)
     except manifest.Busy as exc:
         result.skipped = str(exc).split(": ", 1)[1]
     finally:
