@@ -38,6 +38,7 @@ from neo.config import load_settings
 from neo.datasets import get
 from neo.lake.catalog import sync
 from neo.lake.writer import ParquetWriter, dictionary_columns
+from neo.legacy import create_table, upsert
 from neo.pipeline.processor import SimpleDataProcessor
 
 SPEC = get("daily")
@@ -82,29 +83,12 @@ def timed(fn, batches: list[pa.Table]) -> tuple[float, float]:
 
 def legacy_upsert(db: Path, batches: list[pa.Table], prefill: list[pa.Table]) -> tuple[float, float]:
     con = duckdb.connect(str(db))
-    cols = SPEC.field_names
-    con.execute(
-        f"CREATE TABLE daily ({', '.join(f'{f.name} {_sql_type(f.type)}' for f in SPEC.fields)}, "
-        "PRIMARY KEY (ts_code, trade_date))"
-    )
-    for b in prefill:
-        con.register("b", SPEC.conform(b))
-        con.execute("INSERT INTO daily SELECT * FROM b")
-        con.unregister("b")
-    update = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in SPEC.key)
-
-    def upsert(_: int, b: pa.Table) -> None:
-        con.register("b", SPEC.conform(b))
-        con.execute(f"INSERT INTO daily SELECT * FROM b ON CONFLICT DO UPDATE SET {update}")
-        con.unregister("b")
-
-    result = timed(upsert, batches)
+    create_table(con, SPEC)
+    for b in prefill:  # history already in the table, not timed
+        upsert(con, SPEC, b)
+    result = timed(lambda _, b: upsert(con, SPEC, b), batches)
     con.close()
     return result
-
-
-def _sql_type(t: pa.DataType) -> str:
-    return {pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.date32(): "DATE"}[t]
 
 
 def _worker(lake: str, days: list[date], stocks: int, fsync: bool, start, done) -> None:

@@ -176,7 +176,9 @@ def test_snapshots_keep_the_newest_download(settings: Settings) -> None:
     before = catalog.open_lake(settings).sql(query).fetchall()
     [result] = compact(settings, [spec])
     assert result.partitions[0].files_in == 3 and result.partitions[0].rows == 3
-    assert catalog.open_lake(settings).sql(query).fetchall() == before == [("A", "A2"), ("B", "B2"), ("D", "D2")]
+    assert (
+        catalog.open_lake(settings).sql(query).fetchall() == before == [("A", "A2"), ("B", "B2"), ("D", "D2")]
+    )
 
 
 def test_vacuum_keeps_files_for_the_grace_period_and_clears_crash_leftovers(settings: Settings) -> None:
@@ -276,7 +278,12 @@ KILLED_COMPACTION_ROUNDS = (0.15, 0.35, 0.6, 0.9, 1.3)
 
 
 def test_sigkill_during_compaction_then_a_rerun(settings: Settings) -> None:
-    env = {**os.environ, "NEO_HOME": str(settings.home), "NEO_FSYNC": "0", "NEO_COMPACT_MEMORY_LIMIT": "256MB"}
+    env = {
+        **os.environ,
+        "NEO_HOME": str(settings.home),
+        "NEO_FSYNC": "0",
+        "NEO_COMPACT_MEMORY_LIMIT": "256MB",
+    }
     dates = days(260)
     fill(settings, dates, 400)
     killed = 0
@@ -350,7 +357,10 @@ def test_compaction_concurrent_with_ingestion_and_queries(settings: Settings, tm
     stop = tmp_path / "stop"
     here = str(Path(__file__).parent)
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(settings.home), str(stop)], env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", READER, str(settings.home), str(stop)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     ingest = subprocess.Popen([sys.executable, "-c", WRITER, str(settings.home), here, str(n_days)], env=env)
     runs = 0
@@ -374,9 +384,13 @@ def test_compaction_concurrent_with_ingestion_and_queries(settings: Settings, tm
         latest[dates[i - 5]] = batch(dates[i - 5], 300, 1)
     expected_rows = pa.concat_tables([*tables, *latest.values()])
     ref.register("expected", expected_rows)
-    want = ref.sql("SELECT count(*), sum(hash(ts_code, trade_date, close, vol)::HUGEINT) FROM expected").fetchone()
+    want = ref.sql(
+        "SELECT count(*), sum(hash(ts_code, trade_date, close, vol)::HUGEINT) FROM expected"
+    ).fetchone()
     con = catalog.open_lake(settings)
-    got = con.sql("SELECT count(*), sum(hash(ts_code, trade_date, close, vol)::HUGEINT) FROM daily").fetchone()
+    got = con.sql(
+        "SELECT count(*), sum(hash(ts_code, trade_date, close, vol)::HUGEINT) FROM daily"
+    ).fetchone()
     assert got == want
 
 
@@ -389,11 +403,15 @@ def test_other_engines_read_the_compacted_lake(settings: Settings) -> None:
     compact(settings, [DAILY])
     vacuum(settings, timedelta(0))
     cols = DAILY.field_names
-    expected = catalog.open_lake(settings).sql(f"SELECT {', '.join(cols)} FROM daily ORDER BY ts_code, trade_date")
+    expected = catalog.open_lake(settings).sql(
+        f"SELECT {', '.join(cols)} FROM daily ORDER BY ts_code, trade_date"
+    )
     # After vacuum the files hold each key once: no dedup needed, just the declared schema.
     arrow = ds.dataset(settings.lake_dir / "daily", format="parquet", partitioning="hive").to_table()
-    assert arrow.select(cols).sort_by([("ts_code", "ascending"), ("trade_date", "ascending")]).equals(
-        expected.to_arrow_table()
+    assert (
+        arrow.select(cols)
+        .sort_by([("ts_code", "ascending"), ("trade_date", "ascending")])
+        .equals(expected.to_arrow_table())
     )
     frame = pl.scan_parquet(str(settings.lake_dir / "daily" / "year=*" / "*.parquet")).collect()
     assert frame.height == expected.shape[0]

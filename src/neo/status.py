@@ -46,20 +46,31 @@ def dataset_status(container: AppContainer, spec: DatasetSpec, calendar: list[da
         con.close()
     when = datetime.fromtimestamp(updated / 1000, UTC) if updated is not None else None
     status = DatasetStatus(spec.name, rows, len(files), first, last, when)
-    if first is None or spec.strategy is Strategy.SNAPSHOT:
-        return status
+    status.missing = missing_dates(container, spec, calendar, present)
+    return status
+
+
+def missing_dates(
+    container: AppContainer, spec: DatasetSpec, calendar: list[date], present: set[date]
+) -> list[date]:
+    """Dates (report periods for statements) between the first and last present one that the lake
+    lacks, against the trade calendar and the dataset's strategy; a request the ledger saw return no
+    rows is not missing. Shared by `neo status` and `neo verify`."""
+    present = {d for d in present if d is not None}
+    if not present or spec.strategy is Strategy.SNAPSHOT:
+        return []
+    first, last = min(present), max(present)
     if spec.strategy is Strategy.PERIOD:
         expected = quarter_ends(first, last)
     else:
-        planner = Planner(s, container.ledger)
+        planner = Planner(container.settings, container.ledger)
         expected = planner.due_days(spec, [d for d in calendar if first <= d <= last], last)
     empty = {
         e.params.get("trade_date") or e.params.get("period")
         for e in container.ledger.entries(spec.name, "done")
         if e.rows == 0
     }
-    status.missing = [d for d in expected if d not in present and d.strftime("%Y%m%d") not in empty]
-    return status
+    return [d for d in expected if d not in present and d.strftime("%Y%m%d") not in empty]
 
 
 def status(container: AppContainer) -> tuple[list[DatasetStatus], list[Entry], dict[str, int]]:

@@ -111,6 +111,21 @@ class Ledger:
                 (dataset, request_key(params), rows, time.time()),
             )
 
+    def covered(self, dataset: str, requests: Iterable[tuple[dict[str, Any], int]]) -> None:
+        """Mark requests done whose rows reached the lake another way (`neo migrate`), in one
+        transaction. Requests a download already finished keep their own entry."""
+        now = time.time()
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT INTO requests (dataset, request, status, rows, attempts, finished_at) "
+                "VALUES (?, ?, 'done', ?, 0, ?) ON CONFLICT (dataset, request) DO UPDATE SET "
+                "status = 'done', rows = excluded.rows, error = NULL, finished_at = excluded.finished_at "
+                "WHERE requests.status != 'done'",
+                [(dataset, request_key(p), rows, now) for p, rows in requests],
+            )
+            db.execute("COMMIT")
+
     def failed(self, dataset: str, params: dict[str, Any], error: str) -> None:
         with self._db() as db:
             db.execute(

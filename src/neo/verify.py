@@ -1,0 +1,497 @@
+"""`neo verify`: prove the lake equal to a legacy database, or check the lake on its own.
+
+Against a legacy DB (`--legacy`), per dataset and partition (year of the date column), in DuckDB and
+out of core: row counts, the sum of every numeric column, and an order-independent hash of every
+row (the sum of the rows' 64-bit hashes over all declared columns, as HUGEINT). Counts and hashes
+must match exactly; hashing sees the stored bits of a double, so 0.1 + 0.2 and 0.3 differ. Sums of
+doubles depend on the order of addition, so they are Kahan sums compared within 1e-12 of the sum of
+absolute values: they show which column changed, while the hash is the proof. Where a partition
+differs, a FULL OUTER JOIN on the key lists the first differing keys and the columns that differ.
+The legacy side is read through LegacyTable.select_sql, the conversion migrate writes with, and the
+lake side is the dataset's deduplicated view (latest download per key).
+
+Without --legacy, checks of the lake itself: every live file is readable to the last value and has
+exactly the declared schema; the view shows each key once; no key has two different rows with the
+same download time (the view would pick one at random); no dates are missing against the trade
+calendar (the gap rule of `neo status`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.table import Table
+
+from neo.app import AppContainer
+from neo.config import Settings
+from neo.datasets import DATASETS, DatasetSpec, Strategy, get
+from neo.dates import fmt_day
+from neo.lake import layout, manifest
+from neo.lake.catalog import dataset_view, ensure_placeholders, read_files
+from neo.legacy import (
+    LegacyTable,
+    attach,
+    configure,
+    find_tables,
+    first_line,
+    lit,
+    q,
+    reading,
+    repeated_keys,
+)
+from neo.pipeline.planner import Planner
+from neo.status import missing_dates
+
+SUM_TOLERANCE = 1e-12  # relative to the sum of absolute values; Kahan sums err by a few 1e-16
+READ_ROWS = 65_536  # rows decoded at a time when reading a file through
+
+
+# --- against a legacy database --------------------------------------------------------------------
+
+
+@dataclass
+class PartitionCompare:
+    part: int | None  # year of the date column; None for an undated dataset
+    legacy_rows: int
+    lake_rows: int
+    sums: list[str]  # numeric columns whose sums differ
+    hash_equal: bool
+
+    @property
+    def equal(self) -> bool:
+        return self.legacy_rows == self.lake_rows and not self.sums and self.hash_equal
+
+    @property
+    def name(self) -> str:
+        return "all" if self.part is None else str(self.part)
+
+    def describe(self) -> str:
+        if not self.lake_rows or not self.legacy_rows:
+            side = "legacy DB" if self.legacy_rows else "lake"
+            return f"only in the {side} ({max(self.legacy_rows, self.lake_rows):,} rows)"
+        what = []
+        if self.legacy_rows != self.lake_rows:
+            what.append(f"rows {self.legacy_rows:,} (legacy) vs {self.lake_rows:,} (lake)")
+        if self.sums:
+            what.append(f"sums of {', '.join(self.sums)}")
+        if not self.hash_equal:
+            what.append("row hash")
+        return f"differ: {'; '.join(what)}" if what else "equal"
+
+
+@dataclass
+class KeyDiff:
+    key: dict[str, Any]
+    in_legacy: bool
+    in_lake: bool
+    columns: list[tuple[str, str | None, str | None]]  # (column, legacy value, lake value)
+
+    def describe(self) -> str:
+        key = ", ".join(f"{k}={v}" for k, v in self.key.items())
+        if not self.in_lake:
+            return f"{key}: only in the legacy DB"
+        if not self.in_legacy:
+            return f"{key}: only in the lake"
+        cols = "; ".join(f"{c} {_show(a)} (legacy) vs {_show(b)} (lake)" for c, a, b in self.columns)
+        return f"{key}: {cols}"
+
+
+@dataclass
+class DatasetCompare:
+    dataset: str
+    table: str
+    partitions: list[PartitionCompare] = field(default_factory=list)
+    diffs: list[KeyDiff] = field(default_factory=list)  # the first differing keys, in key order
+    differing_keys: int = 0  # all differing keys in the differing partitions
+    repeated_keys: int = 0  # keys the legacy table holds more than once
+    ignored: tuple[str, ...] = ()
+    missing: list[str] = field(default_factory=list)
+    error: str | None = None  # why the lake side could not be read
+
+    @property
+    def equal(self) -> bool:
+        return (
+            self.error is None
+            and all(p.equal for p in self.partitions)
+            and not self.repeated_keys
+            and not self.differing_keys
+        )
+
+    @property
+    def legacy_rows(self) -> int:
+        return sum(p.legacy_rows for p in self.partitions)
+
+    @property
+    def lake_rows(self) -> int:
+        return sum(p.lake_rows for p in self.partitions)
+
+
+@dataclass
+class LegacyReport:
+    legacy: Path
+    datasets: list[DatasetCompare] = field(default_factory=list)
+    unknown_tables: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)
+
+    @property
+    def equal(self) -> bool:
+        return all(d.equal for d in self.datasets)
+
+
+def compare_legacy(
+    settings: Settings,
+    legacy: Path,
+    datasets: list[str] | None = None,
+    *,
+    max_keys: int = 10,
+    on_dataset: Callable[[str], None] | None = None,
+) -> LegacyReport:
+    """Compare each legacy table with its dataset in the lake (all mapped tables, or `datasets`);
+    `on_dataset` is told of each dataset before its comparison starts."""
+    con = duckdb.connect()
+    try:
+        configure(con, settings)
+        attach(con, legacy)
+        mapping = find_tables(con, settings, datasets)
+        report = LegacyReport(legacy, unknown_tables=mapping.unknown, absent=mapping.absent)
+        ensure_placeholders(settings)
+        for table in mapping.tables:
+            if on_dataset:
+                on_dataset(table.spec.name)
+            report.datasets.append(_compare(con, settings, table, max_keys))
+    finally:
+        con.close()
+    return report
+
+
+def _compare(
+    con: duckdb.DuckDBPyConnection, settings: Settings, table: LegacyTable, max_keys: int
+) -> DatasetCompare:
+    spec = table.spec
+    out = DatasetCompare(spec.name, table.name, ignored=table.ignored, missing=table.missing)
+    legacy_rel = table.select_sql()
+    lake_rel = f"SELECT {_columns(spec)} FROM {q(spec.name)}"
+    with reading(table):
+        legacy = _aggregates(con, spec, legacy_rel)
+        out.repeated_keys = repeated_keys(con, table)
+    try:
+        # The dataset's own view, not open_lake's: a bad file of another dataset must not stop this one.
+        con.execute(f"CREATE OR REPLACE VIEW {q(spec.name)} AS {dataset_view(settings.lake_dir, spec)}")
+        lake = _aggregates(con, spec, lake_rel)
+    except duckdb.Error as exc:
+        out.error = f"the lake's files cannot be read: {first_line(exc)} (see `neo verify {spec.name}`)"
+        return out
+    numeric = _numeric(spec)
+    for part in sorted(legacy.keys() | lake.keys(), key=lambda p: -1 if p is None else p):
+        a, b = legacy.get(part), lake.get(part)
+        sums = [c for i, c in enumerate(numeric) if not _sums_equal(a, b, i)]
+        out.partitions.append(
+            PartitionCompare(
+                part,
+                a[0] if a else 0,
+                b[0] if b else 0,
+                sums,
+                (a[1] if a else 0) == (b[1] if b else 0),
+            )
+        )
+    differing = [p.part for p in out.partitions if not p.equal]
+    if differing:
+        with reading(table):
+            out.diffs, out.differing_keys = _key_diffs(con, spec, legacy_rel, lake_rel, differing, max_keys)
+    return out
+
+
+def _columns(spec: DatasetSpec) -> str:
+    return ", ".join(q(f.name) for f in spec.fields)
+
+
+def _numeric(spec: DatasetSpec) -> list[str]:
+    return [f.name for f in spec.fields if pa.types.is_floating(f.type) or pa.types.is_integer(f.type)]
+
+
+def _part(spec: DatasetSpec) -> str:
+    if spec.date_column is None:
+        return "CAST(NULL AS INTEGER)"
+    return f"year({q(spec.date_column)})"
+
+
+def _aggregates(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, rel: str) -> dict[int | None, tuple]:
+    """Per partition: count, hash sum, then (sum, sum of absolute values) per numeric column."""
+    aggs = ["count(*)", f"sum(CAST(hash({_columns(spec)}) AS HUGEINT))"]
+    for c in _numeric(spec):
+        aggs += [f"fsum({q(c)})", f"fsum(abs({q(c)}))"]
+    sql = f"SELECT {_part(spec)} AS __part, {', '.join(aggs)} FROM ({rel}) GROUP BY 1"
+    return {row[0]: tuple(row[1:]) for row in con.execute(sql).fetchall()}
+
+
+def _sums_equal(a: tuple | None, b: tuple | None, i: int) -> bool:
+    sa, aa = (a[2 + 2 * i], a[3 + 2 * i]) if a else (None, None)
+    sb, ab = (b[2 + 2 * i], b[3 + 2 * i]) if b else (None, None)
+    if sa is None or sb is None:
+        return sa is None and sb is None
+    return abs(sa - sb) <= SUM_TOLERANCE * max(aa or 0.0, ab or 0.0)
+
+
+def _key_diffs(
+    con: duckdb.DuckDBPyConnection,
+    spec: DatasetSpec,
+    legacy_rel: str,
+    lake_rel: str,
+    parts: list[int | None],
+    limit: int,
+) -> tuple[list[KeyDiff], int]:
+    """The first `limit` differing keys of the given partitions (key order), and how many differ."""
+    years = [p for p in parts if p is not None]
+    conds = [f"{_part(spec)} IN ({', '.join(map(str, years))})"] if years else []
+    if None in parts and spec.date_column is not None:
+        conds.append(f"{_part(spec)} IS NULL")
+    where = f"WHERE {' OR '.join(conds)}" if conds else ""
+    keys = list(spec.key)
+    others = [f.name for f in spec.fields if f.name not in spec.key]
+    on = " AND ".join(f"a.{q(k)} IS NOT DISTINCT FROM b.{q(k)}" for k in keys)
+    changed = [f"a.{q(c)} IS DISTINCT FROM b.{q(c)}" for c in others]
+    cells = ", ".join(
+        f"CASE WHEN a.{q(c)} IS DISTINCT FROM b.{q(c)} THEN "
+        f"[{lit(c)}, CAST(a.{q(c)} AS VARCHAR), CAST(b.{q(c)} AS VARCHAR)] END"
+        for c in others
+    )
+    columns = f"list_filter([{cells}], lambda x: x IS NOT NULL)" if others else "[]"
+    sql = (
+        f"SELECT {', '.join(f'coalesce(a.{q(k)}, b.{q(k)})' for k in keys)}, "
+        f"a.__in IS NOT NULL, b.__in IS NOT NULL, {columns}, count(*) OVER () "
+        f"FROM (SELECT *, true AS __in FROM ({legacy_rel}) {where}) a "
+        f"FULL OUTER JOIN (SELECT *, true AS __in FROM ({lake_rel}) {where}) b ON {on} "
+        f"WHERE {' OR '.join(['a.__in IS NULL', 'b.__in IS NULL', *changed])} "
+        f"ORDER BY {', '.join(str(i + 1) for i in range(len(keys)))} LIMIT {int(limit)}"
+    )
+    rows = con.execute(sql).fetchall()
+    n = len(keys)
+    diffs = [
+        KeyDiff(
+            dict(zip(keys, r[:n], strict=True)),
+            bool(r[n]),
+            bool(r[n + 1]),
+            [(c[0], c[1], c[2]) for c in r[n + 2]],
+        )
+        for r in rows
+    ]
+    return diffs, (int(rows[0][-1]) if rows else 0)
+
+
+def _show(value: str | None) -> str:
+    return "NULL" if value is None else value
+
+
+# --- the lake on its own --------------------------------------------------------------------------
+
+
+@dataclass
+class DatasetHealth:
+    dataset: str
+    files: int = 0
+    rows: int = 0  # rows the view shows
+    bad_files: list[tuple[Path, str]] = field(default_factory=list)  # unreadable or of another schema
+    duplicate_keys: int = 0  # keys the view shows more than once
+    conflicting_keys: int = 0  # keys with different rows at the same download time
+    examples: list[str] = field(default_factory=list)  # a few of those keys
+    missing: list[date] = field(default_factory=list)  # against the trade calendar
+    not_checked: list[str] = field(default_factory=list)  # checks that could not run, and why
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.bad_files or self.duplicate_keys or self.conflicting_keys or self.missing or self.not_checked
+        )
+
+
+def check_lake(
+    container: AppContainer,
+    datasets: list[str] | None = None,
+    *,
+    examples: int = 5,
+    on_file: Callable[[Path], None] | None = None,
+) -> list[DatasetHealth]:
+    """Check every dataset (or `datasets`) of the lake; `on_file` is told of each file read."""
+    settings = container.settings
+    specs = [get(d) for d in dict.fromkeys(datasets)] if datasets else list(DATASETS.values())
+    ensure_placeholders(settings)
+    calendar: list[date] | None
+    try:
+        calendar = Planner(settings, container.ledger).calendar()
+        calendar_problem = "" if calendar else "no trade calendar in the lake (neo download trade_cal)"
+    except duckdb.Error as exc:
+        calendar, calendar_problem = None, f"cannot read the trade calendar: {first_line(exc)}"
+    out = []
+    for spec in specs:
+        health = DatasetHealth(spec.name)
+        _check_files(settings, spec, health, on_file)
+        present = _check_view(settings, spec, health, examples)
+        if present and _needs_calendar(spec) and calendar_problem:
+            health.not_checked.append(f"gaps: {calendar_problem}")
+        elif present:
+            health.missing = missing_dates(container, spec, calendar or [], present)
+        out.append(health)
+    return out
+
+
+def _needs_calendar(spec: DatasetSpec) -> bool:
+    return spec.strategy in (Strategy.TRADE_DATE, Strategy.WEEK_END, Strategy.MONTH_END)
+
+
+def _check_files(
+    settings: Settings, spec: DatasetSpec, health: DatasetHealth, on_file: Callable[[Path], None] | None
+) -> None:
+    expected = layout.file_schema(spec)
+    files = manifest.live_files(settings.lake_dir, spec)
+    health.files = len(files)
+    for path in files:
+        problem = _check_file(path, expected)
+        if problem:
+            health.bad_files.append((path, problem))
+        if on_file:
+            on_file(path)
+
+
+def _check_file(path: Path, expected: pa.Schema) -> str | None:
+    """Why a file is not a whole file of the declared schema, or None. Decodes every value, a row
+    group at a time: a footer that reads fine says nothing of the pages behind it. Pages written with
+    a CRC are checked against it, which also catches bit flips that still decode."""
+    try:
+        with pq.ParquetFile(path, page_checksum_verification=True) as f:
+            if not f.schema_arrow.equals(expected, check_metadata=False):
+                return f"schema differs from the declared one: {_schema_diff(f.schema_arrow, expected)}"
+            rows = sum(b.num_rows for b in f.iter_batches(batch_size=READ_ROWS))
+            if rows != f.metadata.num_rows:
+                return f"{rows} rows decoded, {f.metadata.num_rows} declared"
+    except (OSError, pa.ArrowException) as exc:
+        return f"unreadable: {first_line(exc)}"
+    return None
+
+
+def _schema_diff(got: pa.Schema, expected: pa.Schema) -> str:
+    want = {f.name: f.type for f in expected}
+    have = {f.name: f.type for f in got}
+    parts = [f"{n} is {have[n]}, declared {t}" for n, t in want.items() if n in have and have[n] != t]
+    if missing := [n for n in want if n not in have]:
+        parts.append(f"missing {', '.join(missing)}")
+    if extra := [n for n in have if n not in want]:
+        parts.append(f"extra {', '.join(extra)}")
+    return "; ".join(parts) or "column order differs"
+
+
+def _check_view(settings: Settings, spec: DatasetSpec, health: DatasetHealth, examples: int) -> set[date]:
+    """Duplicate and conflicting keys, through the dataset's own view on a connection of its own (a
+    bad file elsewhere in the lake must not stop this dataset's checks). Returns the dates present."""
+    key = ", ".join(q(k) for k in spec.key)
+    con = duckdb.connect()
+    try:
+        configure(con, settings)
+        con.execute(f"CREATE VIEW {q(spec.name)} AS {dataset_view(settings.lake_dir, spec)}")
+        row = con.execute(f"SELECT count(*) FROM {q(spec.name)}").fetchone()
+        health.rows = int(row[0]) if row else 0
+        dup = f"SELECT {key}, count(*) AS n FROM {q(spec.name)} GROUP BY ALL HAVING count(*) > 1"
+        health.duplicate_keys, shown = _count_and_first(con, dup, spec, examples, "shown {n} times")
+        # Two rows of one key at the same download time: the view keeps either, so it is not
+        # deterministic. (Identical copies, e.g. a retried batch in a newer generation, are harmless.)
+        fetched = q(layout.FETCHED_AT)
+        raw = read_files(settings.lake_dir, spec)
+        conflict = (
+            f"SELECT {key}, count(DISTINCT hash({_columns(spec)})) AS n FROM {raw} "
+            f"GROUP BY {key}, {fetched} HAVING count(DISTINCT hash({_columns(spec)})) > 1"
+        )
+        health.conflicting_keys, shown2 = _count_and_first(
+            con, conflict, spec, examples, "{n} different rows at one download time"
+        )
+        health.examples = shown + shown2
+        if spec.date_column is None:
+            return set()
+        dates = con.execute(f"SELECT DISTINCT {q(spec.date_column)} FROM {raw}").fetchall()
+        return {d for (d,) in dates if d is not None}
+    except duckdb.Error as exc:
+        health.not_checked.append(f"keys and gaps: {first_line(exc)}")
+        return set()
+    finally:
+        con.close()
+
+
+def _count_and_first(
+    con: duckdb.DuckDBPyConnection, sql: str, spec: DatasetSpec, limit: int, what: str
+) -> tuple[int, list[str]]:
+    keys = list(spec.key)
+    rows = con.execute(
+        f"SELECT *, count(*) OVER () FROM ({sql}) ORDER BY {', '.join(map(q, keys))} LIMIT {int(limit)}"
+    ).fetchall()
+    shown = [
+        ", ".join(f"{k}={v}" for k, v in zip(keys, r, strict=False)) + ": " + what.format(n=r[len(keys)])
+        for r in rows
+    ]
+    return (int(rows[0][-1]) if rows else 0), shown
+
+
+# --- output ----------------------------------------------------------------------------------------
+
+
+def render_report(report: LegacyReport) -> tuple[Table, list[str]]:
+    """A table per dataset, then the differing keys and a verdict line."""
+    table = Table("dataset", "legacy table", "years", "rows (legacy)", "rows (lake)", "result")
+    table.title = f"the lake against {report.legacy}"
+    lines: list[str] = []
+    for d in report.datasets:
+        problems = [d.error] if d.error else []
+        problems += [f"{p.name}: {p.describe()}" for p in d.partitions if not p.equal]
+        if d.repeated_keys:
+            problems.append(f"the legacy table repeats {d.repeated_keys:,} keys")
+        table.add_row(
+            d.dataset,
+            d.table,
+            str(len(d.partitions)),
+            f"{d.legacy_rows:,}",
+            f"{d.lake_rows:,}",
+            "equal" if d.equal else "; ".join(problems),
+        )
+        if d.differing_keys:
+            lines.append(f"{d.dataset}: {d.differing_keys:,} differing keys, the first {len(d.diffs)}:")
+            lines += [f"  {diff.describe()}" for diff in d.diffs]
+    if report.unknown_tables:
+        lines.append(f"not compared, tables of no dataset: {', '.join(report.unknown_tables)}")
+    differ = [d.dataset for d in report.datasets if not d.equal]
+    rows = sum(d.lake_rows for d in report.datasets)
+    lines.append(
+        f"NOT equal: {len(differ)} of {len(report.datasets)} datasets differ ({', '.join(differ)})"
+        if differ
+        else f"equal: {len(report.datasets)} datasets, {rows:,} rows, every row identical"
+    )
+    return table, lines
+
+
+def render_health(health: list[DatasetHealth]) -> tuple[Table, list[str]]:
+    """A table per dataset, then each problem on a line and a verdict line."""
+    table = Table("dataset", "files", "rows", "bad files", "repeated keys", "missing dates", "result")
+    table.title = "lake checks"
+    lines: list[str] = []
+    for h in health:
+        table.add_row(
+            h.dataset,
+            f"{h.files:,}",
+            f"{h.rows:,}",
+            str(len(h.bad_files)),
+            str(h.duplicate_keys + h.conflicting_keys),
+            str(len(h.missing)),
+            "ok" if h.ok else "PROBLEMS",
+        )
+        lines += [f"{h.dataset}: {path}: {why}" for path, why in h.bad_files]
+        lines += [f"{h.dataset}: {example}" for example in h.examples]
+        if h.missing:
+            more = f" (+{len(h.missing) - 10})" if len(h.missing) > 10 else ""
+            lines.append(f"{h.dataset}: missing {', '.join(map(fmt_day, h.missing[:10]))}{more}")
+        lines += [f"{h.dataset}: not checked: {why}" for why in h.not_checked]
+    bad = [h.dataset for h in health if not h.ok]
+    lines.append(f"problems in {', '.join(bad)}" if bad else f"lake OK: {len(health)} datasets checked")
+    return table, lines
