@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench-sim bench-lake bench-queue constraints clean
+.PHONY: demo test test-slow lint bench-sim bench-lake bench-queue bench-compact constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "neo needs Python 3.11+ (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -36,6 +36,9 @@ bench-lake: $(STAMP)
 
 bench-queue: $(STAMP)
 	$(BIN)/python bench/bench_queue.py
+
+bench-compact: $(STAMP)
+	$(BIN)/python bench/bench_compact.py
 
 constraints: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^neo' | \
