@@ -6,7 +6,8 @@ partitioned COPY would not sort its files: DuckDB issue 14349), within `compact_
 spilling under `<home>/tmp/`.
 
 How it stays safe (see manifest.py for the file sets):
-1. Under the dataset's maintenance lock, sync metadata.db, so that views list the next generation.
+1. Sync metadata.db, so that its views list the next generation; then, per dataset, under its
+   maintenance lock:
 2. Start a new generation: ingestion from now on writes files compaction will not touch, and every
    file of the older generations is complete.
 3. Merge each partition with fresh files of the older generations, together with its compacted
@@ -27,7 +28,8 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -110,7 +112,7 @@ def _compact_dataset(
             version = m.state.version + 1  # the version the commit will have: names the new files
             kept = list(before.compacted)
             token = secrets.token_hex(4)
-            with _duckdb(settings) as con:
+            with _engine(settings) as con:
                 for directory, fresh in _by_partition(manifest.fresh_files(lake, spec, older)).items():
                     base = layout.dataset_dir(lake, spec)
                     replaced = [rel for rel in kept if (base / rel).parent == directory]
@@ -130,8 +132,8 @@ def _compact_dataset(
             manifest.commit(
                 lake, spec, m, replace(m.state, fresh_from=m.state.generation, compacted=tuple(sorted(kept)))
             )
-    except manifest.Busy as exc:
-        result.skipped = str(exc).split(": ", 1)[1]
+    except manifest.Busy:
+        result.skipped = manifest.BUSY
     finally:
         result.seconds = time.perf_counter() - started
     return result
@@ -144,28 +146,24 @@ def _by_partition(files: list[Path]) -> dict[Path, list[Path]]:
     return dict(sorted(groups.items()))
 
 
-class _duckdb:
+@contextmanager
+def _engine(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection limited to the configured memory, spilling under the data root."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.spill = settings.home / "tmp" / f"compact-{os.getpid()}-{secrets.token_hex(4)}"
-
-    def __enter__(self) -> duckdb.DuckDBPyConnection:
-        self.spill.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(
-            config={
-                "memory_limit": self.settings.compact_memory_limit,
-                "threads": self.settings.compact_threads,
-                "temp_directory": str(self.spill),
-                "preserve_insertion_order": True,  # COPY writes rows in ORDER BY order
-            }
-        )
-        return self.con
-
-    def __exit__(self, *exc: object) -> None:
-        self.con.close()
-        shutil.rmtree(self.spill, ignore_errors=True)
+    spill = settings.home / "tmp" / f"compact-{os.getpid()}-{secrets.token_hex(4)}"
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(
+        config={
+            "memory_limit": settings.compact_memory_limit,
+            "threads": settings.compact_threads,
+            "temp_directory": str(spill),
+            "preserve_insertion_order": True,  # COPY writes rows in ORDER BY order
+        }
+    )
+    try:
+        yield con
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _merge(

@@ -34,6 +34,7 @@ from neo.lake import layout
 MANIFEST = "_manifest.json"
 WRITE_LOCK = "_manifest.lock"
 MAINT_LOCK = "_maint.lock"
+BUSY = "another compaction or vacuum is running"
 
 
 class Busy(NeoError):
@@ -158,7 +159,7 @@ def maintenance(lake: Path, spec: DatasetSpec) -> Iterator[Manifest]:
         with _flock(layout.dataset_dir(lake, spec) / MAINT_LOCK, fcntl.LOCK_EX | fcntl.LOCK_NB):
             yield read(lake, spec)
     except BlockingIOError:
-        raise Busy(f"{spec.name}: another compaction or vacuum is running") from None
+        raise Busy(f"{spec.name}: {BUSY}") from None
 
 
 def new_generation(lake: Path, spec: DatasetSpec, manifest: Manifest) -> Manifest:

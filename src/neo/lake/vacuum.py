@@ -77,8 +77,8 @@ def vacuum_dataset(settings: Settings, spec: DatasetSpec, cutoff: datetime) -> V
             retired = [r for r in m.retired if r.until > cutoff]
             if retired != m.retired:
                 manifest.write(lake, spec, manifest.Manifest(m.state, retired))
-    except manifest.Busy as exc:
-        result.skipped = str(exc).split(": ", 1)[1]
+    except manifest.Busy:
+        result.skipped = manifest.BUSY
     return result
 
 
