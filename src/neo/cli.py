@@ -25,9 +25,6 @@ sim_app = typer.Typer(help="The built-in Tushare-compatible simulator.", no_args
 app.add_typer(sim_app, name="sim")
 
 
-DATASETS_ARG = typer.Argument(help="Datasets (default: all).", metavar="DATASET", show_default=False)
-
-
 def _pairs(values: list[str], what: str) -> dict[str, str]:
     out = {}
     for v in values:
@@ -235,7 +232,7 @@ def sync() -> None:
 
 @app.command()
 def compact(
-    names: Annotated[list[str] | None, DATASETS_ARG] = None,
+    datasets: DatasetsArg = None,
 ) -> None:
     """Merge each partition's small files into a few large ones: latest row per key, sorted by
     ts_code then date. Out of core within compact_memory_limit.
@@ -248,7 +245,7 @@ def compact(
     from neo.lake.compact import PartitionResult
     from neo.lake.compact import compact as run_compact
 
-    specs = [get(n) for n in names] if names else None
+    specs = [get(n) for n in datasets] if datasets else None
 
     def show(dataset: str, part: PartitionResult) -> None:
         where = f"/{part.partition}" if part.partition else ""
@@ -270,7 +267,7 @@ def vacuum(
         str | None,
         typer.Option(help="Grace period, e.g. 24h, 30m, 0s (default: the vacuum_grace setting)."),
     ] = None,
-    names: Annotated[list[str] | None, DATASETS_ARG] = None,
+    datasets: DatasetsArg = None,
 ) -> None:
     """Delete files that compaction replaced more than the grace period ago, and temporary files
     left by crashed processes.
@@ -285,7 +282,7 @@ def vacuum(
 
     settings = load_settings()
     grace = parse_duration(older_than if older_than is not None else settings.vacuum_grace)
-    specs = [get(n) for n in names] if names else None
+    specs = [get(n) for n in datasets] if datasets else None
     files = size = temps = 0
     for r in run_vacuum(settings, grace, specs):
         if r.skipped:
