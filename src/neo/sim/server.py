@@ -217,14 +217,26 @@ class Simulator:
         offset = 0 if self.config.ignore_offset else _int(params.get("offset"), 0)
         limit = min(_int(params.get("limit"), cap) or cap, cap)
         rows = rows[offset : offset + limit]
-        columns = [frame[n][rows] if n in frame else np.full(len(rows), None, dtype=object) for n in names]
+        columns = _columns(frame, rows, names)
         if self.config.revise_rate > 0 and len(rows):
-            columns = self._revise(api, params, frame, rows, names, columns)
+            columns = self._revise(api, params, frame, rows, names, columns, served=True)
         items = list(zip(*(c.tolist() for c in columns), strict=True)) if len(rows) else []
         self._count(f"calls_{base_api(api)}")
         self._count("rows", len(items))
         data = {"fields": names, "items": items, "has_more": offset + len(rows) < total, "count": -1}
         return orjson.dumps({"request_id": uuid.uuid4().hex, "code": 0, "msg": "", "data": data})
+
+    def expected(self, api: str, params: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+        """Every field of every row that `api` answers for `params` now, in its latest revision,
+        without paging, faults or counting a call: what a correct client must end up holding.
+        Tests build their reference lake from this, never from neo's own output."""
+        names = [f["name"] for f in api_fields()[api]["fields"]]
+        frame, rows = select(self.tables, api, params)
+        columns = _columns(frame, rows, names)
+        if self.config.revise_rate > 0 and len(rows):
+            columns = self._revise(api, params, frame, rows, names, columns, served=False)
+        items = list(zip(*(c.tolist() for c in columns), strict=True)) if len(rows) else []
+        return names, orjson.loads(orjson.dumps(items))  # as on the wire: NaN travels as null
 
     def _revise(
         self,
@@ -234,14 +246,16 @@ class Simulator:
         rows: np.ndarray,
         names: list[str],
         columns: list[np.ndarray],
+        served: bool,
     ) -> list[np.ndarray]:
         """Serving a request again revises a fraction of its rows: generation g of a request changes
-        each row with probability revise_rate, and a revised value stays revised later on."""
+        each row with probability revise_rate, and a revised value stays revised later on.
+        `served=False` reads the revision last served without counting a new one."""
         request = orjson.dumps(
             {k: v for k, v in sorted(params.items()) if k not in ("limit", "offset")}
         ).decode()
         with self._lock:
-            if _int(params.get("offset"), 0) == 0:
+            if served and _int(params.get("offset"), 0) == 0:
                 self._served[f"{api}|{request}"] += 1
             generation = self._served[f"{api}|{request}"] - 1
         if generation <= 0:
@@ -267,6 +281,10 @@ class Simulator:
                 col = np.round(col * factor, 4)
             out.append(col)
         return out
+
+
+def _columns(frame: dict[str, np.ndarray], rows: np.ndarray, names: list[str]) -> list[np.ndarray]:
+    return [frame[n][rows] if n in frame else np.full(len(rows), None, dtype=object) for n in names]
 
 
 def _uniform(keys: np.ndarray, seed: int, generation: int) -> np.ndarray:

@@ -1,0 +1,81 @@
+"""The lake a correct download must produce, computed from the simulator's own data.
+
+Each dataset's requests are listed from the simulator's calendar (the way Tushare users cover a
+range: one call per trading day, week end, month end or report period; snapshots whole), and each
+request's rows are taken from `Simulator.expected`: every row and field, in the revision the
+simulator last served. Nothing here reads neo's lake, ledger or client.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pyarrow as pa
+
+from neo.datasets import DATASETS, DatasetSpec, Strategy
+from neo.datasets.spec import rows_to_table
+from neo.sim.server import Simulator
+
+
+def _calendar(sim: Simulator) -> list[date]:
+    _, rows = sim.expected("trade_cal", {"exchange": "SSE"})
+    return sorted(date(int(d[:4]), int(d[4:6]), int(d[6:])) for _, d, is_open, _ in rows if is_open == "1")
+
+
+def requests(sim: Simulator, spec: DatasetSpec, start: date, end: date) -> list[dict[str, str]]:
+    if spec.strategy is Strategy.SNAPSHOT:
+        return [{}]
+    if spec.strategy is Strategy.PERIOD:
+        ends = [
+            date(y, m, d)
+            for y in range(start.year, end.year + 1)
+            for m, d in ((3, 31), (6, 30), (9, 30), (12, 31))
+        ]
+        return [{"period": q.strftime("%Y%m%d")} for q in ends if start <= q <= end]
+    calendar = _calendar(sim)
+    if spec.strategy is Strategy.WEEK_END:
+        last = {d.isocalendar()[:2]: d for d in calendar}
+        days = [d for d in calendar if last[d.isocalendar()[:2]] == d]
+    elif spec.strategy is Strategy.MONTH_END:
+        last = {(d.year, d.month): d for d in calendar}
+        days = [d for d in calendar if last[(d.year, d.month)] == d]
+    else:
+        days = calendar
+    return [{"trade_date": d.strftime("%Y%m%d")} for d in days if start <= d <= end]
+
+
+def expected_table(sim: Simulator, spec: DatasetSpec, start: date, end: date) -> pa.Table:
+    tables = []
+    for params in requests(sim, spec, start, end):
+        for call in spec.snapshot_calls:
+            names, items = sim.expected(spec.api, {**call, **params})
+            tables.append(spec.conform(rows_to_table(names, items, spec)))
+    return pa.concat_tables(tables) if tables else spec.schema.empty_table()
+
+
+def compare(
+    con: duckdb.DuckDBPyConnection,
+    sim: Simulator,
+    start: date,
+    end: date,
+    datasets: list[str] | None = None,
+) -> dict[str, str]:
+    """Differences between the lake's views and the reference, per dataset ({} when equal)."""
+    problems = {}
+    for name in datasets or DATASETS:
+        spec = DATASETS[name]
+        con.register("ref", expected_table(sim, spec, start, end))
+        cols = ", ".join(spec.field_names)
+        key = ", ".join(spec.key)
+        dup = con.sql(f"SELECT count(*) - count(DISTINCT ({key})) FROM ref").fetchone()[0]
+        assert dup == 0, f"{name}: the reference itself repeats {dup} keys"
+        missing = con.sql(f"SELECT {cols} FROM ref EXCEPT ALL SELECT {cols} FROM {name}").fetchall()
+        extra = con.sql(f"SELECT {cols} FROM {name} EXCEPT ALL SELECT {cols} FROM ref").fetchall()
+        if missing or extra:
+            problems[name] = (
+                f"{len(missing)} reference rows missing or different (e.g. {missing[:1]}), "
+                f"{len(extra)} rows not in the reference (e.g. {extra[:1]})"
+            )
+        con.unregister("ref")
+    return problems
