@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from neo.config import Settings, load_settings
+from neo.errors import check_writable
 from neo.lake.writer import ParquetWriter
 from neo.pipeline.ledger import Ledger
 from neo.pipeline.processor import SimpleDataProcessor
@@ -15,6 +16,7 @@ from neo.sources.tushare import TushareClient
 class AppContainer:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
+        check_writable(self.settings.home)  # the ledger, queues and quotas all write under it
 
     @cached_property
     def quota(self) -> QuotaGate:

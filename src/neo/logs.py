@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+import os
 import threading
 
 _secrets: set[str] = set()
@@ -42,6 +44,23 @@ def install_redaction(logger: logging.Logger | None = None) -> None:
             flt_owner.addFilter(RedactFilter())
 
 
+class OneLineFormatter(logging.Formatter):
+    """Every record on one line: an exception adds its type and first line, not a traceback (that
+    needs NEO_DEBUG=1), and the token is redacted from all of it, the exception's text included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info and not os.environ.get("NEO_DEBUG"):
+            exc = record.exc_info[1]
+            record = copy.copy(record)
+            lines = str(exc).strip().splitlines()
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {lines[0] if lines else ''}"
+            record.args, record.exc_info, record.exc_text = None, None, None
+        text = super().format(record)
+        return redact(text if os.environ.get("NEO_DEBUG") else " ".join(text.splitlines()))
+
+
 def setup(level: int = logging.WARNING) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     install_redaction()

@@ -6,7 +6,7 @@ import duckdb
 import pyarrow as pa
 
 from neo.config import Settings, load_settings
-from neo.errors import NeoError
+from neo.errors import NeoError, explain, first_line
 from neo.lake.catalog import sync
 
 
@@ -30,6 +30,6 @@ def run(sql: str, settings: Settings | None = None) -> pa.Table:
         rel = con.sql(sql)
         return rel.to_arrow_table() if rel is not None else pa.table({})
     except duckdb.Error as exc:
-        raise QueryError(f"SQL failed: {str(exc).splitlines()[0]}") from None
+        raise explain(exc) or QueryError(f"SQL failed: {first_line(str(exc))}") from None
     finally:
         con.close()

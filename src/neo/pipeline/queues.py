@@ -14,10 +14,12 @@ lists of dicts.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,7 +32,7 @@ from huey.api import Task
 from neo.app import AppContainer
 from neo.datasets import get
 from neo.dates import parse_duration
-from neo.errors import NeoError, SchemaError
+from neo.errors import NeoError, SchemaError, StorageError, explain, first_line
 from neo.lake.catalog import sync
 from neo.lake.compact import compact
 from neo.lake.vacuum import vacuum
@@ -78,21 +80,42 @@ class QueuedPipeline:
         self.container = container
         self.cpu: Counter[str] = Counter()  # CPU seconds per stage in this process's workers
         self._cpu_lock = threading.Lock()
+        # The first full or read-only disk a task met. The request stays pending in the ledger, so a
+        # re-run redoes it; the consumers stop, since every other write would fail the same way.
+        self.fatal: StorageError | None = None
+        self.on_fatal: Callable[[], None] = lambda: None
         s = container.settings
         self.queues = Queues(*(make_huey(container, n) for n in ("fast", "slow", "maint")))
         fast, slow, maint = self.queues.fast, self.queues.slow, self.queues.maint
         self.download = fast.task(
             retries=s.task_retries, retry_delay=s.task_retry_delay, context=True, name="download"
-        )(self._download)
-        self.store = slow.task(name="store")(self._store)
-        self.failed = slow.task(name="failed")(self._failed)
-        self.sync = maint.task(name="sync")(self._sync)
+        )(self._guard(self._download))
+        self.store = slow.task(name="store")(self._guard(self._store))
+        self.failed = slow.task(name="failed")(self._guard(self._failed))
+        self.sync = maint.task(name="sync")(self._guard(self._sync))
         if s.sync_minutes:
-            maint.periodic_task(crontab(minute=f"*/{s.sync_minutes}"), name="periodic_sync")(self._sync)
-        self.maintain = maint.task(name="maintain")(self._maintain)
+            every = crontab(minute=f"*/{s.sync_minutes}")
+            maint.periodic_task(every, name="periodic_sync")(self._guard(self._sync))
+        self.maintain = maint.task(name="maintain")(self._guard(self._maintain))
         if s.compact_cron.strip():
             when = crontab(*s.compact_cron.split())
-            maint.periodic_task(when, name="periodic_maintain")(self._maintain)
+            maint.periodic_task(when, name="periodic_maintain")(self._guard(self._maintain))
+
+    def _guard(self, body: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(body)
+        def run(*args: Any, **kwargs: Any) -> None:
+            try:
+                body(*args, **kwargs)
+            except Exception as exc:
+                problem = explain(exc)
+                if not isinstance(problem, StorageError):
+                    raise
+                log.error("%s", problem)
+                if self.fatal is None:
+                    self.fatal = problem
+                    self.on_fatal()
+
+        return run
 
     # -- task bodies ------------------------------------------------------------------------------
 
@@ -135,6 +158,12 @@ class QueuedPipeline:
             result = store(batch, get(dataset), c.processor, c.writer)
         except SchemaError as exc:
             c.ledger.failed(dataset, params, str(exc))
+            return
+        except Exception as exc:
+            if isinstance(explain(exc), StorageError):
+                raise  # for _guard: stop, and leave the request pending
+            log.exception("%s %s: writing failed", dataset, params)  # a bug must not stall the plan
+            c.ledger.failed(dataset, params, f"unexpected {type(exc).__name__}: {first_line(str(exc))}")
             return
         c.ledger.done(dataset, params, result.stats.rows_out)  # only now: the files are durable
         with self._cpu_lock:

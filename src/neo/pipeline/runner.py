@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 import uuid
@@ -58,9 +59,16 @@ def plan(
     codes: list[str] | None = None,
     retry_failed: bool = False,
     queued_ttl: float = 0.0,
+    refetch: bool = False,
 ) -> PlanResult:
     """`neo dl`: record the plan in the ledger, then put its requests on the fast queue."""
-    planner = Planner(container.settings, container.ledger, retry_failed=retry_failed, queued_ttl=queued_ttl)
+    planner = Planner(
+        container.settings,
+        container.ledger,
+        retry_failed=retry_failed,
+        queued_ttl=queued_ttl,
+        refetch=refetch,
+    )
     ensure_calendar(container, planner)
     requests = planner.plan(datasets, start, end, codes)
     result = PlanResult(uuid.uuid4().hex[:12], requests)
@@ -73,7 +81,12 @@ def plan(
 def consume(pipeline: QueuedPipeline, kind: str, workers: int) -> None:
     """`neo dp KIND`: one kind of consumer in the foreground until Ctrl-C or SIGTERM."""
     huey = getattr(pipeline.queues, kind)
+    # A full or read-only disk stops the consumer (SIGTERM is Huey's "stop now"); what it was
+    # writing stays pending in the ledger for the next run.
+    pipeline.on_fatal = lambda: os.kill(os.getpid(), signal.SIGTERM)
     huey.create_consumer(workers=workers, periodic=(kind == "maint"), **CONSUMER_OPTIONS).run()
+    if pipeline.fatal is not None:
+        raise pipeline.fatal
 
 
 @contextmanager
@@ -125,6 +138,7 @@ def download(
     codes: list[str] | None = None,
     retry_failed: bool = False,
     console: Console | None = None,
+    refetch: bool = False,
 ) -> Summary:
     """`neo download`: plan, run the consumers here until the plan is done, sync, summarise."""
     console = console or Console(stderr=True)
@@ -137,11 +151,11 @@ def download(
     started = time.monotonic()
     interrupted = False
     with consumers(pipeline, s.fast_workers, s.slow_workers):
-        result = plan(container, pipeline, datasets, start, end, codes, retry_failed)
+        result = plan(container, pipeline, datasets, start, end, codes, retry_failed, refetch=refetch)
         progress: dict[str, DatasetProgress] = {}
         try:
             with Live(console=console, refresh_per_second=4, transient=False) as live:
-                while True:
+                while pipeline.fatal is None:
                     progress = container.ledger.progress(result.plan_id)
                     live.update(render(progress, s, pipeline.queues.depths(), time.monotonic() - started))
                     if all(p.remaining == 0 for p in progress.values()):
@@ -150,6 +164,8 @@ def download(
         except KeyboardInterrupt:
             interrupted = True
         console.line()
+    if pipeline.fatal is not None:
+        raise pipeline.fatal
     if not interrupted:
         sync(s)
     return Summary(
