@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from neo import logs
-from neo.errors import NeoError, UsageError
+from neo.errors import NeoError, UsageError, explain, first_line
 from neo.output import Format
 
 app = typer.Typer(
@@ -20,8 +20,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode="markdown",  # docstrings are wrapped text: paragraphs, not hard line breaks
 )
-sim_app = typer.Typer(help="The built-in Tushare-compatible simulator.", no_args_is_help=True)
+sim_app = typer.Typer(
+    help="The built-in Tushare-compatible simulator.", no_args_is_help=True, rich_markup_mode="markdown"
+)
 app.add_typer(sim_app, name="sim")
 
 
@@ -75,6 +78,14 @@ StartOpt = Annotated[str | None, typer.Option(help="First day, YYYYMMDD (default
 EndOpt = Annotated[str | None, typer.Option(help="Last day, YYYYMMDD (default: today, Beijing time).")]
 CodesOpt = Annotated[str | None, typer.Option(help="Only these ts_codes, comma-separated (per-stock calls).")]
 RetryOpt = Annotated[bool, typer.Option("--retry-failed", help="Plan failed requests again.")]
+RefetchOpt = Annotated[
+    bool,
+    typer.Option(
+        "--refetch",
+        help="Download every request in --start..--end again, even if done (e.g. after the source "
+        "revised its data; the newest download wins).",
+    ),
+]
 
 
 def _plan_args(
@@ -100,11 +111,14 @@ def download(
     end: EndOpt = None,
     codes: CodesOpt = None,
     retry_failed: RetryOpt = False,
+    refetch: RefetchOpt = False,
 ) -> None:
     """Plan, download and write everything missing, with live progress, then sync.
 
     Runs the fast, slow and maint consumers in this process until the plan is done. Ctrl-C stops
     cleanly; running it again resumes where it stopped. Failed requests are listed by `neo status`.
+    A full or read-only disk stops the run with one line; what was written stays, and the same
+    command finishes the rest.
     """
     from neo.app import AppContainer
     from neo.pipeline.runner import download as run_download
@@ -112,7 +126,7 @@ def download(
     args = _plan_args(datasets, start, end, codes)
     with AppContainer() as container:
         container.settings.token_value()  # fail now, not in a worker, when there is no token
-        summary = run_download(container, retry_failed=retry_failed, **args)  # type: ignore[arg-type]
+        summary = run_download(container, retry_failed=retry_failed, refetch=refetch, **args)  # type: ignore[arg-type]
     state = "interrupted" if summary.interrupted else "done"
     print(
         f"{state}: {summary.planned} calls planned, {summary.rows:,} rows written, {summary.failed} failed, "
@@ -131,6 +145,7 @@ def dl(
     end: EndOpt = None,
     codes: CodesOpt = None,
     retry_failed: RetryOpt = False,
+    refetch: RefetchOpt = False,
 ) -> None:
     """Producer only: plan and put the calls on the fast queue (run `neo dp` consumers to do them).
 
@@ -144,7 +159,12 @@ def dl(
     with AppContainer() as container:
         container.settings.token_value()
         result = plan(  # type: ignore[arg-type]
-            container, QueuedPipeline(container), retry_failed=retry_failed, queued_ttl=QUEUED_TTL, **args
+            container,
+            QueuedPipeline(container),
+            retry_failed=retry_failed,
+            queued_ttl=QUEUED_TTL,
+            refetch=refetch,
+            **args,
         )
     by_dataset: dict[str, int] = {}
     for r in result.requests:
@@ -514,7 +534,7 @@ def main() -> None:
     try:
         app()
     except NeoError as exc:
-        print(f"error: {logs.redact(str(exc))}", file=sys.stderr)
+        print(f"error: {logs.redact(first_line(str(exc)))}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -525,8 +545,11 @@ def main() -> None:
             sys.exit(130)
         if os.environ.get("NEO_DEBUG"):
             raise
+        if (known := explain(exc)) is not None:
+            print(f"error: {logs.redact(str(known))}", file=sys.stderr)
+            sys.exit(known.exit_code)
         print(
-            f"error: unexpected {type(exc).__name__}: {logs.redact(str(exc))} "
+            f"error: unexpected {type(exc).__name__}: {logs.redact(first_line(str(exc)))} "
             "(set NEO_DEBUG=1 for a traceback)",
             file=sys.stderr,
         )

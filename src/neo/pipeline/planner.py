@@ -56,11 +56,13 @@ class Planner:
         now: datetime | None = None,
         retry_failed: bool = False,
         queued_ttl: float = 0.0,
+        refetch: bool = False,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.now = now or beijing_now()
         self.retry_failed = retry_failed  # failed requests wait for --retry-failed, not every run
+        self.refetch = refetch  # --refetch: everything in the range again, e.g. after the source revised it
         # `neo dl` leaves requests planned less than this many seconds ago alone: they are probably
         # still on the queue. `neo download` flushes its own queue and plans them again (0).
         self.queued_ttl = queued_ttl
@@ -81,7 +83,8 @@ class Planner:
         out = []
         for name in datasets:
             spec = get(name)
-            if spec.strategy is Strategy.SNAPSHOT and self._stale(self._entries(spec).get(request_key({}))):
+            stale = self.refetch or self._stale(self._entries(spec).get(request_key({})))
+            if spec.strategy is Strategy.SNAPSHOT and stale:
                 out.append(Request(name, {}))
         return out
 
@@ -189,6 +192,8 @@ class Planner:
             con.close()
 
     def _covered(self, entry: Entry | None, in_lake: bool) -> bool:
+        if self.refetch:
+            return False
         if entry is not None and entry.status == "failed":
             return not self.retry_failed
         if entry is not None and entry.status == "pending" and entry.planned_at is not None:
