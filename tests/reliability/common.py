@@ -14,7 +14,7 @@ from neo.sim.server import SimConfig, SimHTTPServer
 from neo.sim.spawn import neo_command
 from tests.conftest import TOKEN
 from tests.reliability.conftest import START, Scale
-from tests.reliability.reference import compare
+from tests.reliability.reference import Diff, compare
 
 NEO = neo_command()
 FAULT_KINDS = ("http_5xx", "slow", "quota", "malformed", "db_error")
@@ -65,7 +65,7 @@ def settings_of(env: dict[str, str]) -> Settings:
     return load_settings(home=Path(env["NEO_HOME"]))
 
 
-def lake_problems(home: Path, server: SimHTTPServer, end: date) -> dict[str, str]:
+def lake_problems(home: Path, server: SimHTTPServer, end: date) -> dict[str, Diff]:
     """{} when every view of the lake under `home` equals the reference from the simulator's data."""
     con = open_lake(load_settings(home=home))
     try:

@@ -8,6 +8,7 @@ simulator last served. Nothing here reads neo's lake, ledger or client.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import duckdb
@@ -54,13 +55,25 @@ def expected_table(sim: Simulator, spec: DatasetSpec, start: date, end: date) ->
     return pa.concat_tables(tables) if tables else spec.schema.empty_table()
 
 
+@dataclass
+class Diff:
+    missing: list[tuple]  # reference rows the lake lacks or holds with other values
+    extra: list[tuple]  # lake rows the reference does not have (wrong values, duplicates)
+
+    def __repr__(self) -> str:
+        return (
+            f"{len(self.missing)} reference rows missing or different (e.g. {self.missing[:1]}), "
+            f"{len(self.extra)} lake rows not in the reference (e.g. {self.extra[:1]})"
+        )
+
+
 def compare(
     con: duckdb.DuckDBPyConnection,
     sim: Simulator,
     start: date,
     end: date,
     datasets: list[str] | None = None,
-) -> dict[str, str]:
+) -> dict[str, Diff]:
     """Differences between the lake's views and the reference, per dataset ({} when equal)."""
     problems = {}
     for name in datasets or DATASETS:
@@ -72,10 +85,7 @@ def compare(
         assert dup == 0, f"{name}: the reference itself repeats {dup} keys"
         missing = con.sql(f"SELECT {cols} FROM ref EXCEPT ALL SELECT {cols} FROM {name}").fetchall()
         extra = con.sql(f"SELECT {cols} FROM {name} EXCEPT ALL SELECT {cols} FROM ref").fetchall()
-        if missing or extra:
-            problems[name] = (
-                f"{len(missing)} reference rows missing or different (e.g. {missing[:1]}), "
-                f"{len(extra)} rows not in the reference (e.g. {extra[:1]})"
-            )
         con.unregister("ref")
+        if missing or extra:
+            problems[name] = Diff(missing, extra)
     return problems
