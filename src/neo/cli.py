@@ -307,6 +307,8 @@ def vacuum(
     for r in run_vacuum(settings, grace, specs):
         if r.skipped:
             print(f"{r.dataset}: skipped, {r.skipped}")
+        for path in r.foreign:
+            print(f"{r.dataset}: left {path} alone: neo did not write it")
         files, size, temps = files + r.files, size + r.bytes, temps + r.temps
     print(f"deleted {files} superseded files ({size / 1e6:,.1f} MB) and {temps} temporary files")
 

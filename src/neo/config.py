@@ -162,8 +162,24 @@ class Settings(BaseSettings):
         return self.home / "metadata.db"
 
 
+# NEO_* variables read outside Settings.
+OTHER_VARIABLES = frozenset({"NEO_CONFIG", "NEO_DEBUG"})
+
+
+def _unknown_variable() -> str | None:
+    """A NEO_* variable that is no setting: a typo there would otherwise be silently ignored."""
+    for key in os.environ:
+        if key.upper().startswith("NEO_") and key.upper() not in OTHER_VARIABLES:
+            name = key[4:].split("__", 1)[0].lower()
+            if name not in Settings.model_fields or name == "token":
+                return key
+    return None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build settings, turning any problem into a one-line ConfigError."""
+    if (variable := _unknown_variable()) is not None:
+        raise ConfigError(f"unknown setting {variable!r} in the environment (settings: docs/guide.md)")
     if "token" in overrides:  # the field is read from TUSHARE_TOKEN; code passes it by alias
         overrides["TUSHARE_TOKEN"] = overrides.pop("token")
     try:

@@ -26,6 +26,7 @@ FETCHED_AT = "_fetched_at"
 FETCHED_AT_TYPE = pa.timestamp("us", tz="UTC")
 GEN_DIGITS = 8
 _FRESH = re.compile(rf"^g(\d{{{GEN_DIGITS}}})-")
+_OURS = re.compile(rf"^[gc]\d{{{GEN_DIGITS}}}-.*\.parquet$")
 PLACEHOLDER_SUFFIX = "-placeholder.parquet"
 
 
@@ -76,6 +77,11 @@ def generation_of(path: Path) -> int | None:
     """The generation of a fresh file (or placeholder); None for any other file."""
     m = _FRESH.match(path.name)
     return int(m.group(1)) if m else None
+
+
+def is_neo_file(path: Path) -> bool:
+    """Named like a file neo writes (fresh, placeholder or compacted): vacuum deletes no other."""
+    return _OURS.match(path.name) is not None
 
 
 def is_placeholder(path: Path) -> bool:

@@ -15,11 +15,18 @@ class QueryError(NeoError):
 
 
 def connect(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
-    """A read-only DuckDB connection on metadata.db (built first if it does not exist yet)."""
+    """A read-only DuckDB connection on metadata.db, built first if it is missing or damaged (it
+    holds only views, so rebuilding it loses nothing)."""
     settings = settings or load_settings()
     path = settings.metadata_db
     if not path.exists():
         sync(settings)
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        if "not a valid DuckDB database file" not in str(exc):
+            raise
+    sync(settings)
     return duckdb.connect(str(path), read_only=True)
 
 

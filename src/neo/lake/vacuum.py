@@ -18,7 +18,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +38,7 @@ class VacuumResult:
     bytes: int = 0
     temps: int = 0
     skipped: str | None = None
+    foreign: list[Path] = field(default_factory=list)  # files neo did not write: left alone
 
 
 def vacuum(
@@ -63,6 +64,9 @@ def vacuum_dataset(settings: Settings, spec: DatasetSpec, cutoff: datetime) -> V
                 rel = path.relative_to(base).as_posix()
                 if any(part.startswith(".") for part in rel.split("/")):
                     continue  # temporary: see below
+                if not layout.is_neo_file(path):
+                    result.foreign.append(path)
+                    continue
                 if not any(state.refers_to(rel) for state in in_use):
                     result.bytes += path.stat().st_size
                     path.unlink()

@@ -1,0 +1,187 @@
+"""Bad input: each a one-line error (no traceback), a non-zero exit, and nothing lost.
+
+One lake is downloaded from the simulator per module; every case runs against its own copy and
+checks afterwards that every file and every ledger entry is still there, and that the lake still
+equals the reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from neo.dates import parse_day
+from neo.errors import UsageError
+from neo.sim.server import SimConfig, SimHTTPServer, running
+from tests.conftest import TOKEN
+from tests.reliability.common import assert_one_line_error, env_for, lake_problems, market, neo
+from tests.reliability.conftest import FULL, SCALE
+
+END = SCALE.end.strftime("%Y%m%d")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SimHTTPServer]:
+    with running(SimConfig(**{**vars(market(SCALE)), "token": TOKEN})) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def built(server: SimHTTPServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("built") / "data"
+    out = neo("download", "--end", END, env=env_for(server, home))
+    assert out.returncode == 0, out.stderr
+    return home
+
+
+@pytest.fixture
+def home(built: Path, tmp_path: Path, server: SimHTTPServer) -> Path:
+    copy = tmp_path / "data"
+    shutil.copytree(built, copy)
+    assert neo("sync", env=env_for(server, copy)).returncode == 0  # views name absolute paths
+    return copy
+
+
+def fingerprint(home: Path) -> tuple[dict[str, str], list[tuple]]:
+    """Every Parquet file and manifest by content, and every ledger entry."""
+    files = {
+        str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((home / "parquet").rglob("*"))
+        if p.is_file() and (p.suffix == ".parquet" or p.name == "_manifest.json")
+    }
+    con = sqlite3.connect(home / "state" / "ledger.sqlite")
+    try:
+        ledger = con.execute("SELECT * FROM requests ORDER BY 1, 2").fetchall()
+    finally:
+        con.close()
+    return files, ledger
+
+
+BAD_DATES = ["2024-01-01", "20241345", "yesterday"] + (
+    ["2024", "20240230", "２０２４０１０２"] if FULL else []
+)
+
+CASES: list[tuple[str, list[str], dict[str, str], str]] = [
+    (
+        "bad token",
+        ["download", "--refetch", "daily"],
+        {"TUSHARE_TOKEN": "not-the-token"},
+        "token was rejected",
+    ),
+    ("no token", ["download"], {"TUSHARE_TOKEN": ""}, "TUSHARE_TOKEN is not set"),
+    ("unknown dataset", ["download", "dialy"], {}, "unknown dataset 'dialy'"),
+    ("unknown dataset", ["compact", "dialy"], {}, "unknown dataset 'dialy'"),
+    ("unknown dataset", ["verify", "dialy"], {}, "unknown dataset 'dialy'"),
+    *[("malformed date", ["download", "--start", d], {}, "expected YYYYMMDD") for d in BAD_DATES],
+    ("malformed date", ["dl", "--end", "2024-02-29"], {}, "expected YYYYMMDD"),
+    ("end before start", ["download", "--start", "20240201", "--end", "20240101"], {}, "is before --start"),
+    ("end before start", ["dl", "--start", "20240201", "--end", "20240101"], {}, "is before --start"),
+    ("unknown setting", ["download"], {"NEO_QUOTAA": "5"}, "unknown setting 'NEO_QUOTAA'"),
+    ("bad setting value", ["download"], {"NEO_TIMEOUT": "soon"}, "bad setting timeout"),
+    ("bad setting value", ["vacuum"], {"NEO_VACUUM_GRACE": "a while"}, "bad setting vacuum_grace"),
+    ("bad duration", ["vacuum", "--older-than", "2 days"], {}, "bad"),
+    ("bad SQL", ["query", "SELEKT 1"], {}, "SQL failed"),
+    ("writing SQL", ["query", "DROP VIEW daily"], {}, "SQL failed"),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "args", "extra", "needle"), CASES, ids=[f"{c[0]}: {' '.join(c[1])}" for c in CASES]
+)
+def test_bad_input_is_one_line_and_loses_nothing(
+    server: SimHTTPServer, built: Path, what: str, args: list[str], extra: dict[str, str], needle: str
+) -> None:
+    before = fingerprint(built)
+    out = neo(*args, env=env_for(server, built, **extra))
+    assert_one_line_error(out, needle)
+    assert fingerprint(built) == before
+
+
+def test_the_bad_input_table(record: Callable) -> None:
+    kinds = sorted({c[0] for c in CASES})
+    record(
+        "bad input: " + ", ".join(kinds),
+        len(CASES),
+        "each a one-line `error:` (no traceback, no token), non-zero exit; every Parquet file, "
+        "manifest and ledger entry unchanged",
+    )
+    assert len(kinds) >= 8
+
+
+@given(st.text(max_size=12))
+def test_any_malformed_day_is_a_usage_error(text: str) -> None:
+    try:
+        day = parse_day(text, "--start")
+    except UsageError as exc:
+        assert "\n" not in str(exc) and "expected YYYYMMDD" in str(exc)
+    else:
+        assert day.strftime("%Y%m%d") == text.strip()  # only real days in YYYYMMDD pass
+
+
+def test_a_corrupt_parquet_file_in_the_lake(server: SimHTTPServer, home: Path, record: Callable) -> None:
+    record(
+        "corrupt Parquet file dropped into the lake (random bytes under a fresh file's name, and "
+        "under a foreign name)",
+        5,
+        "`query`, `status`, `compact`, `download` name the file in one line and exit 1; `verify` "
+        "lists it; `vacuum` leaves a foreign file alone; after removing it, lake = reference",
+    )
+    env = env_for(server, home)
+    partition = home / "parquet" / "daily" / "year=2024"
+    bad = partition / "g00000001-20240101T000000000000-dropped.parquet"
+    bad.write_bytes(b"PAR1" + bytes(range(256)) * 8)
+    before = fingerprint(home)
+    # Reads name the file; a download stops before planning (it reads the lake to find gaps).
+    for args in (["query", "SELECT count(*) FROM daily"], ["status"], ["download", "--end", END]):
+        out = neo(*args, env=env)
+        assert_one_line_error(out, str(bad), "not a readable Parquet file")
+        assert out.returncode == 1
+    verify = neo("verify", "daily", env=env)
+    assert verify.returncode == 1 and str(bad) in verify.stdout + verify.stderr
+    assert fingerprint(home) == before  # nothing changed, and the bad file is still there
+    # Compaction merges the other datasets, then stops at this one without touching it.
+    out = neo("compact", env=env)
+    assert_one_line_error(out, str(bad), "not a readable Parquet file")
+    assert bad.exists() and all(k in fingerprint(home)[0] for k in before[0] if "/daily/" in k)
+
+    foreign = partition / "notes.parquet"  # a name neo never writes, outside every view
+    foreign.write_bytes(b"not parquet at all")
+    vacuum = neo("vacuum", "--older-than", "0s", env=env)
+    assert vacuum.returncode == 0 and foreign.exists() and "left" in vacuum.stdout
+    foreign.unlink()
+
+    bad.unlink()
+    assert neo("verify", env=env).returncode == 0
+    assert lake_problems(home, server, SCALE.end) == {}
+
+
+def test_a_deleted_or_damaged_metadata_db_is_rebuilt(
+    server: SimHTTPServer, home: Path, record: Callable
+) -> None:
+    record(
+        "metadata.db deleted, then overwritten with garbage",
+        2,
+        "`neo query` and `neo.connect()` rebuild it from the lake (it holds only views) and answer; "
+        "lake files unchanged; lake = reference",
+    )
+    env = env_for(server, home)
+    count = "SELECT count(*) AS n FROM daily"
+    expected = neo("query", count, "--format", "csv", env=env).stdout
+    before = fingerprint(home)
+    for damage in ("delete", "garbage"):
+        db = home / "metadata.db"
+        if damage == "delete":
+            db.unlink()
+        else:
+            db.write_bytes(b"garbage" * 100)
+        out = neo("query", count, "--format", "csv", env=env)
+        assert out.returncode == 0 and out.stdout == expected, out.stderr
+    assert fingerprint(home) == before
+    assert lake_problems(home, server, SCALE.end) == {}
