@@ -78,7 +78,10 @@ def assert_one_line_error(out: subprocess.CompletedProcess[str], *needles: str) 
     assert out.returncode != 0, f"exit 0 for what should fail: {out.stdout}"
     err = out.stderr.strip()
     assert "Traceback" not in err, err
-    assert err.count("\n") == 0 and err.startswith("error: "), err
+    # `neo download` draws its progress table on stderr; the error is its one last line.
+    errors = [line for line in err.splitlines() if line.startswith("error") or " ERROR " in line]
+    assert len(errors) == 1 and err.splitlines()[-1] == errors[0], err
+    assert errors[0].startswith("error: "), err
     for n in needles:
         assert n in err, err
     assert TOKEN not in out.stdout + out.stderr

@@ -201,6 +201,8 @@ class Planner:
         return entry is not None and entry.status == "done" and (in_lake or entry.rows == 0)
 
     def _stale(self, entry: Entry | None) -> bool:
+        if entry is not None and entry.status == "failed":
+            return self.retry_failed  # a failure waits for --retry-failed, even where re-pulls are due
         if entry is not None and entry.status == "pending":
             return not self._covered(entry, False)
         if entry is None or entry.status != "done" or entry.finished_at is None:

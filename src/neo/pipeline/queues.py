@@ -38,7 +38,7 @@ from neo.lake.compact import compact
 from neo.lake.vacuum import vacuum
 from neo.pipeline.batch import Batch
 from neo.pipeline.ingest import download, store
-from neo.sources.errors import QuotaError, RetriesExhaustedError, TransientError
+from neo.sources.errors import CredentialError, QuotaError, RetriesExhaustedError, TransientError
 
 log = logging.getLogger("neo.queues")
 RETRYABLE = (RetriesExhaustedError, TransientError, QuotaError)
@@ -80,9 +80,10 @@ class QueuedPipeline:
         self.container = container
         self.cpu: Counter[str] = Counter()  # CPU seconds per stage in this process's workers
         self._cpu_lock = threading.Lock()
-        # The first full or read-only disk a task met. The request stays pending in the ledger, so a
-        # re-run redoes it; the consumers stop, since every other write would fail the same way.
-        self.fatal: StorageError | None = None
+        # The first full or read-only disk, or rejected token, a task met. The request stays pending
+        # in the ledger, so a re-run redoes it; the consumers stop, since every other request would
+        # fail the same way (and be recorded as failed, waiting for --retry-failed).
+        self.fatal: NeoError | None = None
         self.on_fatal: Callable[[], None] = lambda: None
         s = container.settings
         self.queues = Queues(*(make_huey(container, n) for n in ("fast", "slow", "maint")))
@@ -108,10 +109,9 @@ class QueuedPipeline:
                 body(*args, **kwargs)
             except Exception as exc:
                 problem = explain(exc)
-                if not isinstance(problem, StorageError):
+                if not isinstance(problem, StorageError | CredentialError):
                     raise
-                log.error("%s", problem)
-                if self.fatal is None:
+                if self.fatal is None:  # the command that runs the consumers prints it, once
                     self.fatal = problem
                     self.on_fatal()
 
@@ -136,7 +136,9 @@ class QueuedPipeline:
                 raise
             self.failed(dataset, params, str(exc))
             return
-        except NeoError as exc:  # credential, permission, bad request, paging: retrying cannot help
+        except CredentialError:
+            raise  # for _guard: stop the run rather than fail every request
+        except NeoError as exc:  # permission, bad request, paging: retrying cannot help
             self.failed(dataset, params, str(exc))
             return
         except Exception as exc:  # a bug must not stall the plan: record it and go on
