@@ -66,17 +66,21 @@ def dataset_view(lake: Path, spec: DatasetSpec) -> str:
     fetched = q(layout.FETCHED_AT)
     compacted, fresh = sources(lake, spec)
     if layout.is_snapshot(spec):
-        source = read_files(lake, spec)
-        return f"SELECT {cols} FROM {source} WHERE {fetched} = (SELECT max({fetched}) FROM {source})"
+        return f"SELECT {cols} FROM {read_files(lake, spec)} QUALIFY {fetched} = max({fetched}) OVER ()"
     key = ", ".join(q(k) for k in spec.key)
     latest = f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {fetched} DESC) = 1"
     if compacted is None:
         return f"SELECT {cols} FROM {fresh} {latest}"
-    fresh_keys = f"(SELECT DISTINCT {key} FROM {fresh})"
+    # The fresh files are listed once per query (MATERIALIZED): each mention of a glob lists the
+    # directory again, and a file renamed in between would count its keys in one branch and not
+    # the other, showing a key twice. Fresh files are few after compaction; compacted ones are
+    # scanned with filters pushed down.
     return (
-        f"SELECT {cols} FROM {compacted} ANTI JOIN {fresh_keys} USING ({key}) UNION ALL "
-        f"SELECT {cols} FROM (SELECT * FROM {compacted} SEMI JOIN {fresh_keys} USING ({key}) "
-        f"UNION ALL SELECT * FROM {fresh}) {latest}"
+        f"WITH fresh AS MATERIALIZED (SELECT * FROM {fresh}), "
+        f"fresh_keys AS (SELECT DISTINCT {key} FROM fresh) "
+        f"SELECT {cols} FROM {compacted} ANTI JOIN fresh_keys USING ({key}) UNION ALL "
+        f"SELECT {cols} FROM (SELECT * FROM {compacted} SEMI JOIN fresh_keys USING ({key}) "
+        f"UNION ALL SELECT * FROM fresh) {latest}"
     )
 
 
