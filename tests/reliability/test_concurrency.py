@@ -19,7 +19,11 @@ import json, sys
 from pathlib import Path
 import neo
 stop = Path(sys.argv[1])
-checks = {"daily": "ts_code, trade_date", "adj_factor": "ts_code, trade_date", "income": "ts_code, end_date, report_type, update_flag, ann_date, f_ann_date"}
+checks = {
+    "daily": "ts_code, trade_date",
+    "adj_factor": "ts_code, trade_date",
+    "stock_basic": "ts_code",
+}
 queries, failures, shrank, last = 0, [], 0, {}
 while not stop.exists():
     try:
