@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -306,92 +305,6 @@ def test_sigkill_during_compaction_then_a_rerun(settings: Settings) -> None:
     state = manifest.read(settings.lake_dir, DAILY).state
     assert disk_files(settings) == set(state.compacted)  # nothing orphaned is left behind
     assert not list((settings.lake_dir / "daily").rglob(".*"))
-
-
-WRITER = """
-import sys
-from datetime import UTC, datetime
-from pathlib import Path
-sys.path.insert(0, sys.argv[2])
-from test_compact import DAILY, batch, days, writer
-from neo.config import load_settings
-settings = load_settings(home=Path(sys.argv[1]), fsync=False)
-w = writer(settings)
-dates = days(int(sys.argv[3]))
-for i, d in enumerate(dates):
-    w.write(batch(d, 300), DAILY, batch_id=f"w{i}", fetched_at=datetime.now(UTC))
-    if i % 10 == 9:  # a revision of a day written earlier
-        w.write(batch(dates[i - 5], 300, 1), DAILY, batch_id=f"r{i}", fetched_at=datetime.now(UTC))
-"""
-
-READER = """
-import json, sys, time
-from pathlib import Path
-import neo
-from neo.config import load_settings
-settings = load_settings(home=Path(sys.argv[1]))
-stop = Path(sys.argv[2])
-queries, failures, last, shrank = 0, [], 0, 0
-while not stop.exists():
-    try:
-        con = neo.connect(settings)
-        rows, keys = con.sql("SELECT count(*), count(DISTINCT (ts_code, trade_date)) FROM daily").fetchone()
-        con.close()
-    except Exception as exc:
-        failures.append(str(exc))
-        continue
-    queries += 1
-    if rows != keys:
-        failures.append(f"{rows} rows for {keys} keys")
-    shrank += rows < last
-    last = max(last, rows)
-print(json.dumps({"queries": queries, "failures": failures, "shrank": shrank}))
-"""
-
-
-def test_compaction_concurrent_with_ingestion_and_queries(settings: Settings, tmp_path: Path) -> None:
-    env = {**os.environ, "NEO_HOME": str(settings.home), "NEO_FSYNC": "0"}
-    n_days = 400
-    fill(settings, days(20, date(2020, 1, 1)), 300)  # something to read from the start
-    catalog.sync(settings)
-    stop = tmp_path / "stop"
-    here = str(Path(__file__).parent)
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(settings.home), str(stop)],
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    ingest = subprocess.Popen([sys.executable, "-c", WRITER, str(settings.home), here, str(n_days)], env=env)
-    runs = 0
-    while ingest.poll() is None or runs < 3:
-        subprocess.run([NEO, "compact", "daily"], env=env, check=True, capture_output=True)
-        subprocess.run([NEO, "vacuum", "--older-than", "2s"], env=env, check=True, capture_output=True)
-        runs += 1
-    stop.touch()
-    out, _ = reader.communicate(timeout=60)
-    assert ingest.wait() == 0
-    report = json.loads(out)
-    assert report["failures"] == [] and report["shrank"] == 0
-    assert report["queries"] > 20 and runs >= 3
-
-    # Every row written is there once, with its latest version.
-    ref = duckdb.connect()
-    tables = [batch(d, 300) for d in days(20, date(2020, 1, 1))]
-    dates = days(n_days)
-    latest = {d: batch(d, 300) for d in dates}
-    for i in range(9, n_days, 10):
-        latest[dates[i - 5]] = batch(dates[i - 5], 300, 1)
-    expected_rows = pa.concat_tables([*tables, *latest.values()])
-    ref.register("expected", expected_rows)
-    want = ref.sql(
-        "SELECT count(*), sum(hash(ts_code, trade_date, close, vol)::HUGEINT) FROM expected"
-    ).fetchone()
-    con = catalog.open_lake(settings)
-    got = con.sql(
-        "SELECT count(*), sum(hash(ts_code, trade_date, close, vol)::HUGEINT) FROM daily"
-    ).fetchone()
-    assert got == want
 
 
 def test_other_engines_read_the_compacted_lake(settings: Settings) -> None:

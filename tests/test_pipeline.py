@@ -64,18 +64,6 @@ def reference(sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> dict[str, l
     return lake_rows(settings)
 
 
-def test_twenty_percent_faults_give_the_same_lake(sim: Sim, tmp_path: Path, reference: dict) -> None:
-    faulty = sim(
-        end=END,
-        faults={"http_5xx": 0.04, "slow": 0.04, "quota": 0.04, "malformed": 0.04, "db_error": 0.04},
-        slow_ms=500,
-    )
-    summary = run(settings_for(faulty, tmp_path, quota_window=0.05))
-    assert summary.failed == 0
-    assert sum(v for k, v in faulty.sim.snapshot().items() if k.startswith("fault_")) > 20
-    assert lake_rows(settings_for(faulty, tmp_path)) == reference
-
-
 def test_a_second_download_makes_zero_calls(sim: Sim, tmp_path: Path) -> None:
     server = sim(end=END)
     settings = settings_for(server, tmp_path)
