@@ -30,9 +30,9 @@ def test_consumers_killed_at_random_moments_lose_and_duplicate_nothing(
         "SIGKILL of `neo dp fast`, `dp slow` and `dp maint` (compacting and syncing) at random "
         f"moments (seed {seed}), new work queued each round, then `neo download`",
         scale.rounds,
-        "every consumer killed mid-work each round; the re-run exits 0 with 0 failed; lake = "
-        "reference (no row lost or duplicated); after compact + vacuum only the manifest's files remain; "
-        "`neo verify` passes",
+        "each consumer SIGKILLed once per round while work was queued; the re-run exits 0 with 0 "
+        "failed; lake = reference (no row lost or duplicated); after compact + vacuum only the "
+        "manifest's files remain; `neo verify` passes",
     )
     rng = random.Random(seed)
     server = sim(**vars(market(scale, latency_ms=60)))
