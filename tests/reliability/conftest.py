@@ -37,7 +37,7 @@ class Scale:
 SCALE = (
     Scale(rounds=8, seconds=60.0, stocks=60, end=date(2024, 6, 28))
     if FULL
-    else Scale(rounds=3, seconds=8.0, stocks=20, end=date(2024, 2, 29))
+    else Scale(rounds=2, seconds=8.0, stocks=20, end=date(2024, 4, 30))  # Q1 statements included
 )
 START = date(2024, 1, 1)
 

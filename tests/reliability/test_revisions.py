@@ -43,7 +43,7 @@ def test_revised_rows_end_with_their_latest_values_only(
     con = open_lake(settings)
     try:
         unrevised = compare(con, Simulator(config), START, scale.end)  # generation 0: never served
-        assert {"daily", "adj_factor"} <= set(unrevised)  # the revisions really reached the lake
+        assert {"daily", "adj_factor", "income"} <= set(unrevised)  # the revisions reached the lake
     finally:
         con.close()
     assert neo("compact", env=env).returncode == 0
