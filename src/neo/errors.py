@@ -43,6 +43,7 @@ _STORAGE = {
     errno.EDQUOT: ("the disk quota is exceeded", "make room"),
     errno.EROFS: ("the file system is read-only", "make it writable"),
     errno.EACCES: ("permission denied", "make it writable"),
+    errno.EIO: ("the disk reported an I/O error (full?)", "check the disk, make room"),
 }
 # The same conditions as SQLite and DuckDB report them.
 _STORAGE_TEXT = {
@@ -51,6 +52,7 @@ _STORAGE_TEXT = {
     "Disk quota exceeded": errno.EDQUOT,
     "attempt to write a readonly database": errno.EROFS,
     "Read-only file system": errno.EROFS,
+    "disk I/O error": errno.EIO,  # SQLite's word for a write that failed, often on a full disk
 }
 _CORRUPT = re.compile(r"No magic bytes found at end of file '([^']+)'")
 _MISSING = re.compile(r"(?:Cannot open file|No files found that match the pattern) \"([^\"]+)\"")
@@ -82,7 +84,7 @@ def explain(exc: BaseException) -> NeoError | None:
     if isinstance(exc, NeoError):
         return exc
     text = str(exc)
-    if isinstance(exc, OSError) and exc.errno in _STORAGE and exc.errno != errno.EACCES:
+    if isinstance(exc, OSError) and exc.errno in _STORAGE and exc.errno not in (errno.EACCES, errno.EIO):
         return storage_error(exc.errno, exc.filename)
     if (code := next((c for needle, c in _STORAGE_TEXT.items() if needle in text), None)) is not None:
         return storage_error(code)
