@@ -1,7 +1,12 @@
-"""Every error row of NOTES.md maps to the class that says what to do."""
+"""Every error row of NOTES.md maps to the class that says what to do; so do a full disk and a
+damaged lake file."""
+
+import errno
+import sqlite3
 
 import pytest
 
+from neo.errors import LakeFileError, StorageError, explain
 from neo.sources import errors as e
 
 NOTES_TABLE = [
@@ -40,3 +45,33 @@ def test_classification_by_message_text(code: int, msg: str, cls: type) -> None:
     assert type(err) is cls
     assert str(err).startswith("daily: ") and msg in str(err) and "\n" not in str(err)
     assert err.retryable == (cls in (e.QuotaError, e.TransientError))
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "text"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "/d/x.parquet"), StorageError, "no space left"),
+        (OSError(errno.EROFS, "Read-only file system"), StorageError, "read-only"),
+        (sqlite3.OperationalError("database or disk is full"), StorageError, "no space left"),
+        (sqlite3.OperationalError("disk I/O error"), StorageError, "I/O error"),
+        (RuntimeError("IO Error: No space left on device"), StorageError, "no space left"),
+        (
+            RuntimeError("Invalid Input Error: No magic bytes found at end of file '/l/a.parquet'"),
+            LakeFileError,
+            "/l/a.parquet",
+        ),
+        (
+            RuntimeError('IO Error: Cannot open file "/l/b.parquet": No such file'),
+            LakeFileError,
+            "/l/b.parquet",
+        ),
+    ],
+)
+def test_failures_of_the_environment_become_one_clear_line(exc: Exception, kind: type, text: str) -> None:
+    explained = explain(exc)
+    assert isinstance(explained, kind) and text in str(explained) and "\n" not in str(explained)
+
+
+def test_other_failures_are_not_explained_away() -> None:
+    assert explain(ValueError("a bug")) is None
+    assert explain(OSError(errno.ENOENT, "No such file")) is None
