@@ -113,8 +113,13 @@ def test_compaction_merges_sorts_and_keeps_the_latest_version(settings: Settings
     assert [r[0] for r in got] == revised
 
 
-def test_row_groups_are_sorted_and_do_not_overlap(settings: Settings) -> None:
-    settings = settings.model_copy(update={"compact_file_mb": 2})  # several files per partition
+@pytest.mark.parametrize(
+    "limits",
+    [{"compact_file_mb": 2}, {"compact_memory_limit": "100MB"}],  # ~50 MB of rows: split either way
+    ids=["by file size", "by memory limit"],
+)
+def test_row_groups_are_sorted_and_do_not_overlap(settings: Settings, limits: dict) -> None:
+    settings = settings.model_copy(update=limits)  # several files per partition
     fill(settings, days(250, date(2024, 1, 2)), 2000)
     compact(settings, [DAILY])
     live = manifest.live_files(settings.lake_dir, DAILY)

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from neo.errors import LakeFileError, StorageError, explain
+from neo.errors import LakeFileError, NeoError, StorageError, explain
 from neo.sources import errors as e
 
 NOTES_TABLE = [
@@ -64,6 +64,11 @@ def test_classification_by_message_text(code: int, msg: str, cls: type) -> None:
             RuntimeError('IO Error: Cannot open file "/l/b.parquet": No such file'),
             LakeFileError,
             "/l/b.parquet",
+        ),
+        (
+            RuntimeError("Out of Memory Error: could not allocate\n\nPossible solutions:"),
+            NeoError,
+            "memory_limit",
         ),
     ],
 )

@@ -7,6 +7,7 @@ a log line or an error message.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,18 @@ DEFAULT_TUSHARE_URL = "http://api.tushare.pro"
 # Calls per minute per API for a 5000-point account; NOTES.md: daily 500/min, stock_basic 50/min.
 # Everything not listed uses `default_quota`. 0 means no limit on our side.
 DEFAULT_QUOTAS: dict[str, int] = {"stock_basic": 50}
+
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+_UNITS |= {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def memory_bytes(text: str) -> int:
+    """A DuckDB-style memory size ("1GB", "450MB", "2GiB") in bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]I?B|B)?\s*", text.upper())
+    if m is None:
+        raise ValueError(f"expected a size such as 512MB or 2GB, got {text!r}")
+    return int(float(m.group(1)) * _UNITS[m.group(2) or ""])
 
 
 def config_path() -> Path:
@@ -112,6 +125,16 @@ class Settings(BaseSettings):
         except UsageError as exc:
             raise ValueError(str(exc)) from None
         return v
+
+    @field_validator("compact_memory_limit")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        memory_bytes(v)
+        return v
+
+    @property
+    def compact_memory_bytes(self) -> int:
+        return memory_bytes(self.compact_memory_limit)
 
     @field_validator("compact_cron")
     @classmethod

@@ -88,6 +88,11 @@ def explain(exc: BaseException) -> NeoError | None:
         return storage_error(exc.errno, exc.filename)
     if (code := next((c for needle, c in _STORAGE_TEXT.items() if needle in text), None)) is not None:
         return storage_error(code)
+    if "Out of Memory Error" in text:
+        return NeoError(
+            f"DuckDB ran out of memory ({first_line(text)}); for `neo compact`, raise "
+            "compact_memory_limit or lower compact_threads"
+        )
     if m := _CORRUPT.search(text):
         return LakeFileError(
             f"{m.group(1)} is not a readable Parquet file (damaged, or not written by neo); "
