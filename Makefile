@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench-sim bench-lake bench-queue bench-compact constraints clean
+.PHONY: demo test test-slow reliability lint bench bench-sim bench-lake bench-queue bench-compact constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "neo needs Python 3.11+ (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -24,9 +24,17 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
+# The reliability suite at full scale (make test runs it bounded); rewrites docs/RELIABILITY.md.
+reliability: $(STAMP)
+	RELIABILITY=full $(BIN)/pytest -q tests/reliability
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts bench
 	$(BIN)/ruff format --check src tests scripts bench
+
+# The benchmark suite; writes docs/BENCHMARKS.md. make bench SIZE=medium|large, BENCH_ARGS='--rounds 3'.
+bench: $(STAMP)
+	$(BIN)/python bench/suite.py --size $(or $(SIZE),small) $(BENCH_ARGS)
 
 bench-sim: $(STAMP)
 	$(BIN)/python bench/bench_sim.py

@@ -149,19 +149,29 @@ class Generated:
 def generate(settings: Settings, stocks: int, years: int, revisions: int) -> Generated:
     """One writer call per trading day with every stock, then `revisions` last days re-delivered."""
     days = [d for d in trading_days(years * 262) if d.year < FIRST_YEAR + years]
+    return write_history(settings, stocks, days, revisions)
+
+
+def deliveries(days: list[date], revisions: int) -> list[tuple[date, int]]:
+    """(day, seed of make_batch) in delivery order: every day once, then the last `revisions` again."""
+    return [(d, 1) for d in days] + [(d, 2) for d in days[len(days) - revisions :]]
+
+
+def write_history(settings: Settings, stocks: int, days: list[date], revisions: int) -> Generated:
+    """Write `deliveries(days, revisions)` through the lake writer (settings.fsync applies), one
+    whole-market batch per call; `seconds` counts the writer's calls only, not making the batches."""
     out = Generated(days)
     writer = AppContainer(settings).writer
     base = datetime(2025, 1, 1, tzinfo=UTC)
-    started = time.perf_counter()
-    deliveries = [(d, 1) for d in days] + [(d, 2) for d in days[len(days) - revisions :]]
-    for i, (day, seed) in enumerate(deliveries):
+    for i, (day, seed) in enumerate(deliveries(days, revisions)):
         batch = make_batch(day, stocks, seed)
+        started = time.perf_counter()
         writer.write(batch, SPEC, batch_id=uuid.uuid4().hex, fetched_at=base + timedelta(minutes=i))
+        out.seconds += time.perf_counter() - started
         size = batch.nbytes + 8 * batch.num_rows  # + _fetched_at, added by the writer
         out.rows += batch.num_rows
         out.arrow_bytes += size
         out.year_bytes[day.year] = out.year_bytes.get(day.year, 0) + size
-    out.seconds = time.perf_counter() - started
     return out
 
 

@@ -25,6 +25,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -70,7 +71,39 @@ def make_batch(day: date, stocks: int, seed: int) -> pa.Table:
     )
 
 
-def timed(fn, batches: list[pa.Table]) -> tuple[float, float]:
+WriteFn = Callable[[int, pa.Table], None]  # writes batch number i
+
+
+def lake_path(
+    rejected: Path, fetched: datetime, *, fsync: bool, processor: bool = False
+) -> Callable[[Path], WriteFn]:
+    """neo's write path into the lake at the given directory (optionally after the processor)."""
+    proc = SimpleDataProcessor()
+
+    def make(lake: Path) -> WriteFn:
+        w = ParquetWriter(lake, rejected, fsync=fsync)
+
+        def write(_: int, b: pa.Table) -> None:
+            b = proc.process(b, SPEC)[0] if processor else b
+            w.write(b, SPEC, batch_id=uuid.uuid4().hex, fetched_at=fetched)
+
+        return write
+
+    return make
+
+
+def bare_path(encoding: bool) -> Callable[[Path], WriteFn]:
+    """A bare pq.write_table per batch into a new directory (with the lake's encoding options or not)."""
+
+    def make(d: Path) -> WriteFn:
+        d.mkdir(parents=True)
+        opts = {"use_dictionary": dictionary_columns(SPEC.schema)} if encoding else {}
+        return lambda i, b: pq.write_table(b, str(d / f"{i}.parquet"), compression="zstd", **opts)
+
+    return make
+
+
+def timed(fn: WriteFn, batches: list[pa.Table]) -> tuple[float, float]:
     """(median seconds per batch, total seconds)."""
     times = []
     started = time.perf_counter()
@@ -183,35 +216,15 @@ def main() -> None:
     results: dict[str, tuple[float, float]] = {}
     try:
         fetched = datetime.now(UTC)
-        proc = SimpleDataProcessor()
         legacy_name = f"legacy upsert (table of {len(prefill) * args.stocks:,} rows first)"
 
-        def lake(fsync: bool, processor: bool):
-            def make(d: Path):
-                w = ParquetWriter(d, root / "rejected", fsync=fsync)
-
-                def write(_: int, b: pa.Table) -> None:
-                    b = proc.process(b, SPEC)[0] if processor else b
-                    w.write(b, SPEC, batch_id=uuid.uuid4().hex, fetched_at=fetched)
-
-                return write
-
-            return make
-
-        def bare(encoding: bool):
-            def make(d: Path):
-                d.mkdir(parents=True)
-                opts = {"use_dictionary": dictionary_columns(SPEC.schema)} if encoding else {}
-                return lambda i, b: pq.write_table(b, str(d / f"{i}.parquet"), compression="zstd", **opts)
-
-            return make
-
+        rejected = root / "rejected"
         paths = {
-            "bare pq.write_table": bare(False),
-            "bare pq.write_table, the lake's encoding options": bare(True),
-            "lake write path, fsync=on": lake(True, False),
-            "lake write path, fsync=off": lake(False, False),
-            "processor + lake write path, fsync=on": lake(True, True),
+            "bare pq.write_table": bare_path(False),
+            "bare pq.write_table, the lake's encoding options": bare_path(True),
+            "lake write path, fsync=on": lake_path(rejected, fetched, fsync=True),
+            "lake write path, fsync=off": lake_path(rejected, fetched, fsync=False),
+            "processor + lake write path, fsync=on": lake_path(rejected, fetched, fsync=True, processor=True),
         }
         # Rounds interleave the paths, so drift on a noisy machine hits all of them alike.
         per_batch: dict[str, list[float]] = {n: [] for n in [*paths, legacy_name]}
