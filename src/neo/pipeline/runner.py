@@ -81,8 +81,8 @@ def plan(
 def consume(pipeline: QueuedPipeline, kind: str, workers: int) -> None:
     """`neo dp KIND`: one kind of consumer in the foreground until Ctrl-C or SIGTERM."""
     huey = getattr(pipeline.queues, kind)
-    # A full or read-only disk stops the consumer (SIGTERM is Huey's "stop now"); what it was
-    # writing stays pending in the ledger for the next run.
+    # A full or read-only disk, or a rejected token, stops the consumer (SIGTERM is Huey's "stop
+    # now"); the request it was doing stays pending in the ledger for the next run.
     pipeline.on_fatal = lambda: os.kill(os.getpid(), signal.SIGTERM)
     huey.create_consumer(workers=workers, periodic=(kind == "maint"), **CONSUMER_OPTIONS).run()
     if pipeline.fatal is not None:
