@@ -117,8 +117,8 @@ def download(
 
     Runs the fast, slow and maint consumers in this process until the plan is done. Ctrl-C stops
     cleanly; running it again resumes where it stopped. Failed requests are listed by `neo status`.
-    A full or read-only disk stops the run with one line; what was written stays, and the same
-    command finishes the rest.
+    A full or read-only disk, or a rejected token, stops the run with one line; what was written
+    stays, and the same command finishes the rest.
     """
     from neo.app import AppContainer
     from neo.pipeline.runner import download as run_download
