@@ -67,6 +67,13 @@ def storage_error(code: int, where: str | Path | None = None) -> StorageError:
     )
 
 
+def unreadable(path: str | Path) -> LakeFileError:
+    return LakeFileError(
+        f"{path} is not a readable Parquet file (damaged, or not written by neo); "
+        "move it out of the lake and run the command again (`neo verify` lists every such file)"
+    )
+
+
 def check_writable(root: Path) -> None:
     """Fail early, with the reason, when the data root (or where it will be made) cannot be written:
     SQLite only says "unable to open database file" on a read-only file system."""
@@ -94,10 +101,7 @@ def explain(exc: BaseException) -> NeoError | None:
             "compact_memory_limit or lower compact_threads"
         )
     if m := _CORRUPT.search(text):
-        return LakeFileError(
-            f"{m.group(1)} is not a readable Parquet file (damaged, or not written by neo); "
-            "move it out of the lake and run the command again (`neo verify` lists every such file)"
-        )
+        return unreadable(m.group(1))
     if m := _MISSING.search(text):
         return LakeFileError(
             f"{m.group(1)} is missing from the lake (deleted outside neo?); "

@@ -34,11 +34,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from neo.config import Settings
 from neo.datasets import DATASETS, DatasetSpec
-from neo.errors import NeoError
+from neo.errors import NeoError, unreadable
 from neo.lake import catalog, layout, manifest
 from neo.lake.catalog import lit, q
 
@@ -261,5 +262,8 @@ def _ranges(
 
 def _footprint(path: Path) -> tuple[int, int]:
     """Rows, and their size once decoded, from the Parquet footer (no data is read)."""
-    meta = pq.read_metadata(path)
+    try:
+        meta = pq.read_metadata(path)
+    except pa.ArrowInvalid:
+        raise unreadable(path) from None
     return meta.num_rows, sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
