@@ -42,6 +42,7 @@ from neo.datasets import DATASETS, DatasetSpec
 from neo.errors import NeoError, unreadable
 from neo.lake import catalog, layout, manifest
 from neo.lake.catalog import lit, q
+from neo.lake.writer import ParquetWriter
 
 log = logging.getLogger("neo.compact")
 TEMP_PREFIX = ".compact-"
@@ -108,6 +109,11 @@ def _compact_dataset(
             before = m.state
             if not _has_fresh(lake, spec, before):
                 return result
+            # Every reader that sees the new state lists generation + 2: its placeholder must exist
+            # first, or a query reading the manifest right after the bump fails on an empty glob.
+            ParquetWriter(lake, settings.home / "rejected", fsync=settings.fsync).ensure_placeholder(
+                spec, before.generation + 2
+            )
             m = manifest.new_generation(lake, spec, m)
             older = range(before.fresh_from, m.state.generation)
             version = m.state.version + 1  # the version the commit will have: names the new files

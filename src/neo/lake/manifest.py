@@ -163,7 +163,8 @@ def maintenance(lake: Path, spec: DatasetSpec) -> Iterator[Manifest]:
 
 
 def new_generation(lake: Path, spec: DatasetSpec, manifest: Manifest) -> Manifest:
-    """Start a new generation once the files being written into the current one are complete."""
+    """Start a new generation once the files being written into the current one are complete.
+    The caller has written the placeholder of generation + 2, which the new state's views list."""
     with _flock(layout.dataset_dir(lake, spec) / WRITE_LOCK, fcntl.LOCK_EX):
         state = manifest.state
         return commit(lake, spec, manifest, replace(state, generation=state.generation + 1))
