@@ -57,3 +57,44 @@ def test_token_only_from_tushare_token_and_never_shown(monkeypatch: pytest.Monke
     monkeypatch.setenv("TUSHARE_TOKEN", "   ")
     with pytest.raises(ConfigError):
         load_settings().token_value()
+
+
+@pytest.mark.parametrize("key", ["TUSHARE_TOKEN", "tushare_token", "token"])
+def test_a_token_in_neo_toml_is_refused_and_says_where_it_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    secret = "abcdef0123456789" * 3
+    toml = tmp_path / "neo.toml"
+    toml.write_text(f'{key} = "{secret}"\n')
+    monkeypatch.setenv("NEO_CONFIG", str(toml))
+    monkeypatch.setenv("TUSHARE_TOKEN", "from-the-environment")  # refused even when both are set
+    with pytest.raises(ConfigError, match="must not hold the Tushare token") as err:
+        load_settings()
+    assert "export TUSHARE_TOKEN" in str(err.value) and secret not in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_only_reading_and_validating_the_file_are_reported_as_cannot_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = tmp_path / "neo.toml"
+    toml.write_bytes(b"home = '\xff\xfe'\n")  # not UTF-8: the file cannot be read as TOML
+    monkeypatch.setenv("NEO_CONFIG", str(toml))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings()
+    monkeypatch.setenv("NEO_CONFIG", str(tmp_path / "absent.toml"))
+
+    def bug(text: str) -> None:
+        raise RuntimeError("a bug in neo, not in neo.toml")
+
+    monkeypatch.setattr("neo.config.parse_duration", bug)
+    with pytest.raises(RuntimeError, match="a bug in neo"):  # not disguised as a settings problem
+        load_settings()
+
+
+def test_a_cron_line_huey_cannot_run_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEO_COMPACT_CRON", "61 * * * *")
+    with pytest.raises(ConfigError, match="compact_cron"):
+        load_settings()
+    monkeypatch.setenv("NEO_COMPACT_CRON", "")
+    assert load_settings().compact_cron == ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from pydantic_settings import (
 )
 
 from neo.dates import parse_duration
-from neo.errors import ConfigError, UsageError
+from neo.errors import ConfigError, UsageError, first_line
+from neo.pipeline.backends import check_url
 
 DEFAULT_TUSHARE_URL = "http://api.tushare.pro"
 
@@ -79,14 +81,15 @@ class Settings(BaseSettings):
         20.0, ge=0, description="Age after which snapshots and recent periods are downloaded again."
     )
     queue_url: str | None = Field(
-        None, description="redis://host:port/db for multi-machine queues and quotas; default: SQLite."
+        None,
+        description="redis://host:port/db for multi-machine queues and quotas; default: SQLite under home.",
     )
     fast_workers: int = Field(4, ge=1, description="Download threads per consumer.")
     slow_workers: int = Field(2, ge=1, description="Write threads per consumer.")
     task_retries: int = Field(2, ge=0, description="Times a failed download task is queued again.")
     task_retry_delay: float = Field(30.0, ge=0, description="Seconds before a failed task runs again.")
     sync_minutes: int = Field(
-        10, ge=0, description="Maint queue: sync metadata.db every N minutes (0 = off)."
+        10, ge=0, description="Maint queue: sync metadata.db every N minutes, any N (0 = off)."
     )
     row_caps: dict[str, int] = Field(
         default_factory=dict, description="Per-API row cap overrides (page size); see `neo datasets`."
@@ -117,6 +120,15 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
 
+    @field_validator("queue_url")
+    @classmethod
+    def _queue_url(cls, v: str | None) -> str | None:
+        try:
+            check_url(v)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("queue_url: ")) from None
+        return v or None
+
     @field_validator("vacuum_grace")
     @classmethod
     def _grace(cls, v: str) -> str:
@@ -139,8 +151,17 @@ class Settings(BaseSettings):
     @field_validator("compact_cron")
     @classmethod
     def _cron(cls, v: str) -> str:
-        if v.strip() and len(v.split()) != 5:
+        if not v.strip():
+            return v
+        from huey import crontab
+
+        fields = v.split()
+        if len(fields) != 5:
             raise ValueError("expected 5 cron fields (minute hour day month weekday), or empty")
+        try:
+            crontab(*fields)
+        except ValueError as exc:
+            raise ValueError(f"{v!r}: {exc}") from None
         return v
 
     @field_validator("token")
@@ -159,7 +180,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_path()))
+        return (init_settings, env_settings, _TomlWithoutToken(settings_cls, toml_file=config_path()))
 
     def quota_for(self, api: str) -> int:
         return self.quotas.get(api, DEFAULT_QUOTAS.get(api, self.default_quota))
@@ -183,6 +204,18 @@ class Settings(BaseSettings):
     @property
     def metadata_db(self) -> Path:
         return self.home / "metadata.db"
+
+
+class _TomlWithoutToken(TomlConfigSettingsSource):
+    """neo.toml, refusing the token: a file is copied, shared and committed; the environment is not."""
+
+    def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
+        super().__init__(settings_cls, toml_file=toml_file)
+        if any(key.lower() in ("tushare_token", "token") for key in self.toml_data):
+            raise ConfigError(
+                f"{toml_file} must not hold the Tushare token: remove it from the file and export "
+                "TUSHARE_TOKEN in the environment instead (docs/guide.md: Your Tushare token)"
+            )
 
 
 # NEO_* variables read outside Settings.
@@ -212,6 +245,6 @@ def load_settings(**overrides: Any) -> Settings:
         where = ".".join(str(p) for p in err["loc"]) or "settings"
         if err["type"] == "extra_forbidden":
             raise ConfigError(f"unknown setting {where!r} (in {config_path()} or NEO_* variables)") from None
-        raise ConfigError(f"bad setting {where}: {err['msg']}") from None
-    except Exception as exc:  # a TOML syntax error surfaces here
-        raise ConfigError(f"cannot read {config_path()}: {exc}") from None
+        raise ConfigError(f"bad setting {where}: {err['msg'].removeprefix('Value error, ')}") from None
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:  # the file itself
+        raise ConfigError(f"cannot read {config_path()}: {first_line(str(exc))}") from None

@@ -136,6 +136,16 @@ class Ledger:
                 (dataset, request_key(params), error, time.time()),
             )
 
+    def release(self, dataset: str, params: dict[str, Any]) -> None:
+        """A pending request whose task left the queue without finishing (its consumer stopped on
+        a full disk or a rejected token): plan it again at once, not after `neo dl`'s queued TTL."""
+        with self._db() as db:
+            db.execute(
+                "UPDATE requests SET planned_at = NULL WHERE dataset = ? AND request = ? "
+                "AND status = 'pending'",
+                (dataset, request_key(params)),
+            )
+
     def entries(self, dataset: str | None = None, status: str | None = None) -> list[Entry]:
         sql = "SELECT dataset, request, status, rows, error, finished_at, planned_at FROM requests WHERE 1=1"
         args: list[Any] = []

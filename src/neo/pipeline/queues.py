@@ -6,8 +6,8 @@
     maint  sync()                          rebuilds metadata.db; also periodic, every `sync_minutes`
            maintain()                      compacts and vacuums the lake; also periodic, `compact_cron`
 
-Embedded default: one SQLite file under the data root. With `queue_url = redis://...` the queues
-live in Redis, so fast consumers on several machines share them (and the quota, see QuotaGate);
+Where the queues live follows `queue_url` (backends.py): embedded, one SQLite file under the data
+root; or Redis, so fast consumers on several machines share them (and the quota, see QuotaGate);
 slow and maint consumers run where the data root is. Batches travel as Arrow IPC (zstd), not as
 lists of dicts.
 """
@@ -21,12 +21,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
-from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey import Huey, crontab
 from huey.api import Task
 
 from neo.app import AppContainer
@@ -36,6 +36,7 @@ from neo.errors import NeoError, SchemaError, StorageError, explain, first_line
 from neo.lake.catalog import sync
 from neo.lake.compact import compact
 from neo.lake.vacuum import vacuum
+from neo.pipeline.backends import backend_for
 from neo.pipeline.batch import Batch
 from neo.pipeline.ingest import download, store
 from neo.sources.errors import CredentialError, QuotaError, RetriesExhaustedError, TransientError
@@ -55,12 +56,14 @@ def from_ipc(data: bytes) -> pa.Table:
     return ipc.open_stream(pa.py_buffer(data)).read_all()
 
 
-def make_huey(container: AppContainer, name: str) -> Huey:
-    settings = container.settings
-    if settings.queue_url:
-        return RedisHuey(f"neo-{name}", url=settings.queue_url, results=False)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(name, filename=str(settings.state_dir / "queues.db"), results=False)
+def every_minutes(n: int) -> Callable[[datetime], bool]:
+    """A periodic schedule due every `n` minutes, any n: crontab's */n counts within the hour, so
+    */90 would run hourly. Minutes since the epoch keep the spacing exact across hours and days."""
+
+    def due(when: datetime) -> bool:
+        return int(when.replace(tzinfo=UTC).timestamp()) // 60 % n == 0
+
+    return due
 
 
 @dataclass
@@ -86,7 +89,8 @@ class QueuedPipeline:
         self.fatal: NeoError | None = None
         self.on_fatal: Callable[[], None] = lambda: None
         s = container.settings
-        self.queues = Queues(*(make_huey(container, n) for n in ("fast", "slow", "maint")))
+        backend = backend_for(s)
+        self.queues = Queues(*(backend.huey(s, n) for n in ("fast", "slow", "maint")))
         fast, slow, maint = self.queues.fast, self.queues.slow, self.queues.maint
         self.download = fast.task(
             retries=s.task_retries, retry_delay=s.task_retry_delay, context=True, name="download"
@@ -95,7 +99,7 @@ class QueuedPipeline:
         self.failed = slow.task(name="failed")(self._guard(self._failed))
         self.sync = maint.task(name="sync")(self._guard(self._sync))
         if s.sync_minutes:
-            every = crontab(minute=f"*/{s.sync_minutes}")
+            every = every_minutes(s.sync_minutes)
             maint.periodic_task(every, name="periodic_sync")(self._guard(self._sync))
         self.maintain = maint.task(name="maintain")(self._guard(self._maintain))
         if s.compact_cron.strip():
@@ -137,6 +141,7 @@ class QueuedPipeline:
             self.failed(dataset, params, str(exc))
             return
         except CredentialError:
+            self._release(dataset, params)
             raise  # for _guard: stop the run rather than fail every request
         except NeoError as exc:  # permission, bad request, paging: retrying cannot help
             self.failed(dataset, params, str(exc))
@@ -163,6 +168,7 @@ class QueuedPipeline:
             return
         except Exception as exc:
             if isinstance(explain(exc), StorageError):
+                self._release(dataset, params)
                 raise  # for _guard: stop, and leave the request pending
             log.exception("%s %s: writing failed", dataset, params)  # a bug must not stall the plan
             c.ledger.failed(dataset, params, f"unexpected {type(exc).__name__}: {first_line(str(exc))}")
@@ -171,6 +177,17 @@ class QueuedPipeline:
         with self._cpu_lock:
             self.cpu["process"] += result.process_cpu
             self.cpu["write"] += result.write_cpu
+
+    def _release(self, dataset: str, params: dict[str, Any]) -> None:
+        """The task is leaving the queue unfinished while its request stays pending: let the next
+        `neo dl` plan it again. On a full disk the ledger may not take even that; then the
+        request waits out the queued TTL (or `neo download`, which plans every pending request)."""
+        try:
+            self.container.ledger.release(dataset, params)
+        except Exception as exc:
+            log.warning(
+                "%s %s: could not mark it for planning again: %s", dataset, params, first_line(str(exc))
+            )
 
     def _failed(self, dataset: str, params: dict[str, Any], error: str) -> None:
         self.container.ledger.failed(dataset, params, error)

@@ -21,6 +21,7 @@ from neo.app import AppContainer
 from neo.config import Settings
 from neo.datasets import get
 from neo.lake.catalog import sync
+from neo.pipeline.backends import backend_for
 from neo.pipeline.ingest import download as download_batch
 from neo.pipeline.ingest import store
 from neo.pipeline.ledger import DatasetProgress
@@ -144,7 +145,7 @@ def download(
     console = console or Console(stderr=True)
     s = container.settings
     pipeline = QueuedPipeline(container)
-    if not s.queue_url:
+    if backend_for(s).embedded:
         # Embedded queues belong to this command: tasks left by an interrupted run are planned
         # again from the ledger, so drop them rather than run them twice.
         pipeline.queues.fast.flush()

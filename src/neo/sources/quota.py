@@ -14,11 +14,11 @@ import random
 import threading
 import time
 import uuid
-from pathlib import Path
 
-from pyrate_limiter import AbstractBucket, Limiter, Rate, RateItem, RedisBucket, SQLiteBucket
+from pyrate_limiter import AbstractBucket, Limiter, Rate, RateItem
 
 from neo.config import Settings
+from neo.pipeline.backends import backend_for
 
 
 def margin(window: float) -> float:
@@ -29,13 +29,14 @@ def margin(window: float) -> float:
 class QuotaGate:
     """`acquire(api)` blocks until one more call to `api` fits in the window.
 
-    With `queue_url` set to Redis, the windows live in Redis and hold for every machine sharing it;
-    otherwise in a SQLite file under the data root, for every process of this machine.
+    The windows live where the queues do (backends.py): with `queue_url` set to Redis they hold for
+    every machine sharing it; otherwise in a SQLite file under the data root, for every process of
+    this machine.
     """
 
-    def __init__(self, settings: Settings, path: Path | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._path = path or settings.state_dir / "quota.sqlite"
+        self._backend = backend_for(settings)
         self._limiters: dict[str, Limiter | None] = {}
         self._waiters: dict[str, threading.Lock] = {}
         self._buckets: dict[str, AbstractBucket] = {}
@@ -55,19 +56,12 @@ class QuotaGate:
                     rates = [Rate(1, max(1, window_ms // per_window)), Rate(per_window, window_ms)]
                     if per_window == 1:
                         rates = rates[1:]
-                    bucket = self._bucket(f"quota_{api}_{per_window}_{window_ms}", rates)
+                    bucket = self._backend.bucket(
+                        self._settings, f"quota_{api}_{per_window}_{window_ms}", rates
+                    )
                     self._buckets[api] = bucket
                     self._limiters[api] = Limiter(bucket, buffer_ms=0)
             return self._limiters[api]
-
-    def _bucket(self, name: str, rates: list[Rate]) -> AbstractBucket:
-        url = self._settings.queue_url
-        if url and url.startswith(("redis://", "rediss://", "unix://")):
-            import redis
-
-            return RedisBucket.init(rates, redis.Redis.from_url(url), f"neo:{name}")
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteBucket.init_from_file(rates, table=name, db_path=str(self._path), use_file_lock=True)
 
     def acquire(self, api: str) -> None:
         limiter = self._limiter(api)

@@ -1,0 +1,106 @@
+"""Where the queues and the quota windows live: one registry, keyed by the scheme of `queue_url`.
+
+Each backend gives both halves together, so they can never disagree (queues in Redis while the
+quotas stay on one machine would let several machines overspend one quota):
+
+    (no queue_url)   embedded: SqliteHuey queues in state/queues.db and quota windows in
+                     state/quota.sqlite; one machine, no server
+    redis://, rediss://, unix://
+                     RedisHuey queues and Redis quota windows, shared by every machine using the URL
+
+A Huey instance is built from a storage class and its keyword arguments (Huey's own
+`storage_class` pattern), and the quota bucket from pyrate-limiter's bucket of the same store.
+Adding a store means adding one Backend here. Any other scheme is a ConfigError when settings load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from neo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from huey import Huey
+    from pyrate_limiter import AbstractBucket, Rate
+
+    from neo.config import Settings
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    embedded: bool  # queues belong to this machine's data root (`neo download` may flush them)
+    storage: Callable[[Settings, str], tuple[type, dict[str, Any]]]  # Huey storage class, kwargs
+    bucket: Callable[[Settings, str, list[Rate]], AbstractBucket]  # one quota window store
+
+    def huey(self, settings: Settings, queue: str) -> Huey:
+        from huey import Huey
+
+        storage_class, kwargs = self.storage(settings, queue)
+        return Huey(queue_name(self, queue), results=False, storage_class=storage_class, **kwargs)
+
+
+def queue_name(backend: Backend, queue: str) -> str:
+    # Redis keys are shared with whatever else uses the server: prefix them.
+    return queue if backend.embedded else f"neo-{queue}"
+
+
+def _sqlite_storage(settings: Settings, queue: str) -> tuple[type, dict[str, Any]]:
+    from huey.storage import SqliteStorage
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteStorage, {"filename": str(settings.state_dir / "queues.db")}
+
+
+def quota_path(settings: Settings) -> Path:
+    return settings.state_dir / "quota.sqlite"
+
+
+def _sqlite_bucket(settings: Settings, name: str, rates: list[Rate]) -> AbstractBucket:
+    from pyrate_limiter import SQLiteBucket
+
+    path = quota_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteBucket.init_from_file(rates, table=name, db_path=str(path), use_file_lock=True)
+
+
+def _redis_storage(settings: Settings, queue: str) -> tuple[type, dict[str, Any]]:
+    from huey.storage import RedisStorage
+
+    return RedisStorage, {"url": settings.queue_url}
+
+
+def _redis_bucket(settings: Settings, name: str, rates: list[Rate]) -> AbstractBucket:
+    import redis
+    from pyrate_limiter import RedisBucket
+
+    return RedisBucket.init(rates, redis.Redis.from_url(str(settings.queue_url)), f"neo:{name}")
+
+
+EMBEDDED = Backend("sqlite", True, _sqlite_storage, _sqlite_bucket)
+REDIS = Backend("redis", False, _redis_storage, _redis_bucket)
+BACKENDS: dict[str, Backend] = {"redis": REDIS, "rediss": REDIS, "unix": REDIS}
+
+
+def scheme(url: str) -> str:
+    return urlsplit(url).scheme.lower()
+
+
+def check_url(url: str | None) -> None:
+    """A one-line ConfigError for a queue_url no backend serves (called when settings load)."""
+    if url and ("://" not in url or scheme(url) not in BACKENDS):
+        what = f"unsupported scheme {scheme(url)}://" if "://" in url else f"{url!r} is not a URL"
+        known = ", ".join(f"{s}://" for s in BACKENDS)
+        raise ConfigError(f"queue_url: {what}; use {known} or leave it unset for the embedded SQLite queues")
+
+
+def backend_for(settings: Settings) -> Backend:
+    url = settings.queue_url
+    if not url:
+        return EMBEDDED
+    check_url(url)
+    return BACKENDS[scheme(url)]
