@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -53,3 +55,47 @@ def client_settings(server: SimHTTPServer, home: Path, **overrides: Any) -> Sett
         **overrides,
     }
     return load_settings(**values)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll for an observable state (a ledger row, a file, a printed line) rather than sleep a fixed
+    time: `timeout` is only a generous deadline for a hung run, never what a test relies on."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A real redis-server on a free loopback port (make test installs Debian's package)."""
+    import shutil
+    import subprocess
+
+    from neo.sim.spawn import free_port, wait_for_port
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (make test installs it with apt-get where it can)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    assert wait_for_port(port, 30), "redis-server did not start"
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def read_line(stream: IO[str], timeout: float, what: str) -> str:
+    """The next line a child process prints (stripped; "" once it exited), with a deadline for a
+    child that hangs instead."""
+    line: list[str] = []
+    reader = threading.Thread(target=lambda: line.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not line:
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    return line[0].strip()

@@ -44,7 +44,6 @@ def test_classification_by_message_text(code: int, msg: str, cls: type) -> None:
     err = e.classify("daily", code, msg)
     assert type(err) is cls
     assert str(err).startswith("daily: ") and msg in str(err) and "\n" not in str(err)
-    assert err.retryable == (cls in (e.QuotaError, e.TransientError))
 
 
 @pytest.mark.parametrize(

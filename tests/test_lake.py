@@ -3,11 +3,11 @@ blocks readers, and files that other engines read without neo."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +30,7 @@ from neo.pipeline.ingest import download, store
 from neo.pipeline.processor import SimpleDataProcessor
 from neo.sim.server import SimHTTPServer
 from neo.sources.tushare import TushareClient
-from tests.conftest import client_settings
+from tests.conftest import client_settings, read_line, wait_until
 
 Sim = Callable[..., SimHTTPServer]
 DAILY = get("daily")
@@ -162,26 +162,47 @@ def test_processor_drops_null_keys_and_repeats_with_a_count(caplog: pytest.LogCa
 
 
 def test_a_batch_that_cannot_be_typed_is_kept_not_dropped(settings_home: Settings) -> None:
-    bad = pa.table({"ts_code": ["A"], "trade_date": ["20240102"], "close": ["not a number"]})
-    with pytest.raises(SchemaError, match="batch kept in") as err:
-        writer_for(settings_home).write(bad, DAILY, batch_id="b1", fetched_at=datetime.now(UTC))
-    kept = Path(str(err.value).rsplit("batch kept in ", 1)[1])
-    assert pa.ipc.open_file(kept).read_all().equals(bad)
+    bad = pa.table({"ts_code": ["A", "B"], "trade_date": ["20240102"] * 2, "close": ["1.5", "n/a"]})
+    batch = Batch("daily", bad, {"trade_date": "20240102"})
+    with pytest.raises(
+        SchemaError, match=r"daily\.close: .*1 of 2 values, e\.g\. 'n/a'; the reply is kept in"
+    ) as err:
+        store(batch, DAILY, SimpleDataProcessor(), writer_for(settings_home))
+    kept = Path(str(err.value).rsplit("kept in ", 1)[1])
+    doc = json.loads(kept.read_text())
+    assert (doc["dataset"], doc["request"], doc["batch_id"]) == ("daily", batch.params, batch.batch_id)
+    assert doc["reason"] in str(err.value) and doc["fields"] == ["ts_code", "trade_date", "close"]
+    assert doc["items"] == [["A", "20240102", "1.5"], ["B", "20240102", "n/a"]]  # as the server sent it
     assert not list((settings_home.lake_dir / "daily").glob("year=*/*.parquet"))
 
 
 KILLED_WRITER = """
-import sys, uuid
+import os, sys, threading, uuid
 from datetime import UTC, datetime
-import numpy as np, pyarrow as pa
+import numpy as np, pyarrow as pa, pyarrow.parquet as pq
 from neo.datasets import get
 from neo.lake.writer import ParquetWriter
 from pathlib import Path
+lake, stop = Path(sys.argv[1]), sys.argv[2]
 n = 200_000
 rng = np.random.default_rng(0)
 table = pa.table({"ts_code": [f"{i:06d}.SZ" for i in range(n)], "trade_date": ["20240102"] * n,
                   **{c: rng.random(n) for c in ["open", "high", "low", "close", "vol", "amount"]}})
-writer = ParquetWriter(Path(sys.argv[1]), Path(sys.argv[1]) / "rejected", fsync=False)
+
+def block(state):
+    print(state, flush=True)  # the test kills this process on this line
+    threading.Event().wait()
+
+if stop == "before-rename":  # the writer renames its whole temporary file into place: stop just before
+    rename = os.replace
+    os.replace = lambda src, dst: block("before-rename") if str(src).endswith(".tmp") else rename(src, dst)
+if stop == "mid-file":  # stop with half of the rows in the temporary file, no footer yet
+    def write_table(t, where, **kw):
+        with pq.ParquetWriter(where, t.schema, **kw) as w:
+            w.write_table(t.slice(0, t.num_rows // 2))
+            block("mid-file")
+    pq.write_table = write_table
+writer = ParquetWriter(lake, lake / "rejected", fsync=False)
 print("ready", flush=True)
 while True:
     writer.write(table, get("daily"), batch_id=uuid.uuid4().hex, fetched_at=datetime.now(UTC))
@@ -190,18 +211,42 @@ while True:
 
 def test_a_writer_killed_mid_file_leaves_no_visible_partial_file(settings_home: Settings) -> None:
     lake = settings_home.lake_dir
-    for delay in (0.3, 0.55, 0.8, 1.1):
+    daily = lake / "daily"
+
+    def visible() -> set[Path]:
+        return set(daily.glob("year=*/*.parquet"))
+
+    def leftovers() -> set[Path]:
+        return set(daily.glob("year=*/.*.tmp"))
+
+    # Each round kills a looping writer at a known point, never after a fixed delay: right before a
+    # rename, in the middle of a file, or anywhere in the file after one that appeared complete.
+    for stop in ("before-rename", "after-a-file", "mid-file", "after-a-file"):
+        seen, left = visible(), leftovers()
         proc = subprocess.Popen(
-            [sys.executable, "-c", KILLED_WRITER, str(lake)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", KILLED_WRITER, str(lake), stop], stdout=subprocess.PIPE, text=True
         )
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    visible = list((lake / "daily").glob("year=*/*.parquet"))
-    leftovers = list((lake / "daily").glob("year=*/.*.tmp"))
-    assert visible and leftovers  # killed mid-file at least once, and some files completed
-    for f in visible:
+        assert proc.stdout is not None
+        try:
+            assert read_line(proc.stdout, 120, "the writer") == "ready"
+            if stop == "after-a-file":
+                wait_until(lambda seen=seen: len(visible() - seen) >= 1, 120, "a new complete file")
+            else:
+                assert read_line(proc.stdout, 120, stop) == stop
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        if stop != "after-a-file":  # killed before its first file was visible: none is
+            assert visible() == seen, stop
+            [tmp] = leftovers() - left
+            if stop == "before-rename":
+                assert pq.read_metadata(tmp).num_rows == 200_000  # whole, yet invisible
+            else:
+                assert tmp.stat().st_size > 0
+                with pytest.raises(pa.ArrowInvalid):  # a partial file, and invisible
+                    pq.read_metadata(tmp)
+    assert visible() and leftovers()  # killed mid-file, and some files completed
+    for f in visible():
         assert pq.read_table(f).num_rows == 200_000
     sync(settings_home)
     assert view(settings_home, "SELECT count(*) AS n FROM daily").column("n")[0].as_py() == 200_000

@@ -7,7 +7,7 @@ and the writer, the views, compaction and verify all read it from here.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import time
 from enum import StrEnum
 from functools import cache
@@ -53,7 +53,6 @@ class DatasetSpec:
     latest_key: tuple[str, ...] | None = None  # versioned datasets: one latest row per this key
     version_order: tuple[str, ...] = ()  # versioned datasets: columns ordering versions, newest last
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def schema(self) -> pa.Schema:
@@ -76,16 +75,6 @@ class DatasetSpec:
                 cols.append(pa.nulls(n, f.type))
         return pa.Table.from_arrays(cols, schema=self.schema)
 
-    def cast(self, table: pa.Table) -> pa.Table:
-        """Cast the columns present to their declared types, keeping the reply's column set and order."""
-        types = {f.name: f.type for f in self.fields}
-        cols, names = [], []
-        for name in table.column_names:
-            col = table.column(name)
-            cols.append(cast_array(col, types[name], f"{self.name}.{name}") if name in types else col)
-            names.append(name)
-        return pa.Table.from_arrays(cols, names=names)
-
 
 def _to_date(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     if pa.types.is_integer(arr.type):
@@ -97,42 +86,74 @@ def _to_date(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return pc.cast(arr, pa.date32())
 
 
+def _cast(arr: pa.ChunkedArray | pa.Array, target: pa.DataType) -> pa.ChunkedArray | pa.Array:
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), target)
+    if target == pa.date32():
+        return _to_date(arr)
+    if pa.types.is_string(arr.type) and not pa.types.is_string(target):
+        trimmed = pc.utf8_trim_whitespace(arr)
+        arr = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    return pc.cast(arr, target)
+
+
+_CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
+
+
 def cast_array(
     arr: pa.ChunkedArray | pa.Array, target: pa.DataType, what: str = "column"
 ) -> pa.ChunkedArray | pa.Array:
     """Cast one column to its declared type, accepting what Tushare replies really contain.
 
     Numbers may arrive as text, dates as 'YYYYMMDD' text or integers, flags as integers or text,
-    and a column that is null in a whole batch arrives as Arrow type null.
+    and a column that is null in a whole batch arrives as Arrow type null. A value that fits none
+    of these is a SchemaError naming the column and a sample value.
     """
     if arr.type == target:
         return arr
     try:
-        if pa.types.is_null(arr.type):
-            return pa.nulls(len(arr), target)
-        if target == pa.date32():
-            return _to_date(arr)
-        if pa.types.is_string(arr.type) and not pa.types.is_string(target):
-            trimmed = pc.utf8_trim_whitespace(arr)
-            arr = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
-        return pc.cast(arr, target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SchemaError(f"{what}: cannot cast {arr.type} to {target}: {first_line}") from None
+        return _cast(arr, target)
+    except _CAST_ERRORS as exc:
+        raise SchemaError(
+            f"{what}: cannot cast {arr.type} to {target}: {_bad_values(arr, target, exc)}"
+        ) from None
 
 
-def rows_to_table(fields: list[str], items: list[list[Any]], spec: DatasetSpec | None) -> pa.Table:
-    """Turn a Tushare reply's `fields` + `items` into an Arrow table, typed by the spec when known."""
+def _bad_values(arr: pa.ChunkedArray | pa.Array, target: pa.DataType, exc: Exception) -> str:
+    """How many values do not cast, and the first of them. Only on the error path: it casts each
+    distinct value alone."""
+    distinct = pc.unique(arr)
+    bad = []
+    for i in range(len(distinct)):
+        value = distinct.slice(i, 1)
+        try:
+            _cast(value, target)
+        except _CAST_ERRORS:
+            bad.append(value[0].as_py())
+    if not bad:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    rows = pc.sum(pc.is_in(arr, value_set=pa.array(bad, distinct.type))).as_py()
+    return f"{rows} of {len(arr)} values, e.g. {bad[0]!r}"
+
+
+def rows_to_table(
+    fields: list[str], items: list[list[Any]], spec: DatasetSpec | None, *, strict: bool = True
+) -> pa.Table:
+    """Turn a Tushare reply's `fields` + `items` into an Arrow table, typed by the spec when known.
+
+    With strict=False a column that cannot be typed keeps its values as they came (as text where
+    they mix kinds), so that the pipeline carries the reply to the stage that keeps it in rejected/.
+    """
     columns: list[Any] = [list(c) for c in zip(*items, strict=True)] if items else [[] for _ in fields]
     types = {f.name: f.type for f in spec.fields} if spec else {}
     arrays = []
     for name, values in zip(fields, columns, strict=True):
         target = types.get(name)
-        arrays.append(_build_array(values, target, f"{spec.name if spec else 'reply'}.{name}"))
+        arrays.append(_build_array(values, target, f"{spec.name if spec else 'reply'}.{name}", strict))
     return pa.Table.from_arrays(arrays, names=list(fields))
 
 
-def _build_array(values: list[Any], target: pa.DataType | None, what: str) -> pa.Array:
+def _build_array(values: list[Any], target: pa.DataType | None, what: str, strict: bool) -> pa.Array:
     if target is not None and target != pa.date32():
         try:
             return pa.array(values, type=target)
@@ -142,7 +163,14 @@ def _build_array(values: list[Any], target: pa.DataType | None, what: str) -> pa
         arr = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         arr = pa.array([None if v is None else str(v) for v in values], type=pa.string())
-    return cast_array(arr, target, what) if target is not None else arr
+    if target is None:
+        return arr
+    try:
+        return cast_array(arr, target, what)
+    except SchemaError:
+        if strict:
+            raise
+        return arr
 
 
 # --- building specs from the API field lists shipped in fields.json -------------------------------
@@ -157,9 +185,9 @@ def api_fields() -> dict[str, Any]:
     return json.loads(text)
 
 
-def fields_of(api: str, overrides: dict[str, pa.DataType] | None = None) -> tuple[Field, ...]:
+def fields_of(api: str) -> tuple[Field, ...]:
     out = []
     for f in api_fields()[api]["fields"]:
         typ = pa.date32() if f.get("format") == "YYYYMMDD" else ARROW_TYPES[f["type"]]
-        out.append(Field(f["name"], (overrides or {}).get(f["name"], typ), f["default"]))
+        out.append(Field(f["name"], typ, f["default"]))
     return tuple(out)

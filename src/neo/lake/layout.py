@@ -52,12 +52,6 @@ def partition_dir(lake: Path, spec: DatasetSpec, year: int | None) -> Path:
     return base / f"year={year}" if year is not None else base
 
 
-def partition_year(path: Path) -> int | None:
-    """The year of the partition a file is in; None for snapshots."""
-    parent = path.parent.name
-    return int(parent[5:]) if parent.startswith("year=") else None
-
-
 def fresh_name(generation: int, fetched_at: datetime, batch_id: str) -> str:
     """Unique across processes and machines (batch ids are random), and the same for a batch
     retried within one generation."""
@@ -97,7 +91,7 @@ def temp_path(final: Path) -> Path:
 
 
 def rejected_name(fetched_at: datetime, batch_id: str) -> str:
-    return f"{fetched_at:%Y%m%dT%H%M%S%f}-{batch_id}.arrow"
+    return f"{fetched_at:%Y%m%dT%H%M%S%f}-{batch_id}.json"
 
 
 def fsync(path: Path) -> None:

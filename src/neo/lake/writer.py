@@ -5,8 +5,8 @@ without casts), sorted by the dataset's key, split by the year of its date colum
 `g<generation>-<stamp>-<batch>.parquet` through a temporary name, fsync and rename: a reader sees a
 whole file or none. A retried batch keeps its batch id and so its file names, and replaces its own
 files rather than adding a second copy (a copy in an older generation holds the same rows with the
-same download time, which the views and compaction count once). A batch that cannot be cast is
-saved under `rejected/` and reported.
+same download time, which the views and compaction count once). A reply that cannot be cast is
+kept under `rejected/<dataset>/` by `reject`, with the request and the reason.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from neo.datasets import DatasetSpec
@@ -48,12 +49,9 @@ class ParquetWriter:
     def write(
         self, table: pa.Table, spec: DatasetSpec, *, batch_id: str, fetched_at: datetime
     ) -> WriteResult:
-        """Write one batch. `fetched_at` (timezone-aware) is when it was downloaded."""
-        try:
-            typed = spec.conform(table)
-        except SchemaError as exc:
-            kept = self._reject(table, spec, batch_id, fetched_at)
-            raise SchemaError(f"{exc}; batch kept in {kept}") from None
+        """Write one batch. `fetched_at` (timezone-aware) is when it was downloaded. A batch that
+        cannot be cast is a SchemaError before any file is written."""
+        typed = spec.conform(table)
         stamp = pa.repeat(pa.scalar(fetched_at, layout.FETCHED_AT_TYPE), typed.num_rows)
         typed = typed.append_column(pa.field(layout.FETCHED_AT, layout.FETCHED_AT_TYPE), stamp)
         result = WriteResult(spec.name)
@@ -106,12 +104,41 @@ class ParquetWriter:
             self.write_file(layout.file_schema(spec).empty_table(), path)
         self._placed.add((spec.name, generation))
 
-    def _reject(self, table: pa.Table, spec: DatasetSpec, batch_id: str, fetched_at: datetime) -> Path:
+    def reject(
+        self,
+        table: pa.Table,
+        spec: DatasetSpec,
+        request: dict[str, Any],
+        reason: str,
+        *,
+        batch_id: str,
+        fetched_at: datetime,
+    ) -> Path:
+        """Keep a reply that cannot be written, as JSON in Tushare's own shape (fields + items) with
+        the request and the reason, so it can be read with any tool and nothing downloaded is lost."""
         path = self.rejected / spec.name / layout.rejected_name(fetched_at, batch_id)
+        doc = {
+            "dataset": spec.name,
+            "api": spec.api,
+            "request": request,
+            "reason": reason,
+            "batch_id": batch_id,
+            "fetched_at": fetched_at.isoformat(),
+            "fields": table.column_names,
+            "items": [list(row.values()) for row in table.to_pylist()],
+        }
+        data = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with ipc.new_file(str(path), table.schema) as sink:
-            sink.write_table(table)
-        log.error("%s: batch %s could not be typed; kept in %s", spec.name, batch_id, path)
+        tmp = layout.temp_path(path)
+        try:
+            tmp.write_bytes(data)
+            if self.fsync:
+                layout.fsync(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        log.error("%s %s: the reply could not be typed; kept in %s", spec.name, request, path)
         return path
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from neo.datasets import DatasetSpec
+from neo.errors import SchemaError
 from neo.lake.writer import ParquetWriter, WriteResult
 from neo.pipeline.batch import Batch
 from neo.pipeline.processor import ProcessStats, SimpleDataProcessor
@@ -17,11 +18,28 @@ from neo.sources.tushare import TushareClient
 
 def download(client: TushareClient, spec: DatasetSpec, params: dict[str, Any] | None = None) -> Batch:
     """One batch of `spec`: every field (non-default ones too), paged past the row cap.
-    A snapshot makes all its calls (e.g. every list_status) and becomes one batch."""
+    A snapshot makes all its calls (e.g. every list_status) and becomes one batch.
+
+    Values that do not fit the declared types travel as they came: `store` keeps such a reply
+    under rejected/ rather than lose it here."""
     params = params or {}
-    tables = [client.query(spec.api, {**call, **params}, spec.field_names) for call in spec.snapshot_calls]
-    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
-    return Batch(spec.name, table, params)
+    tables = [
+        client.query(spec.api, {**call, **params}, spec.field_names, strict=False)
+        for call in spec.snapshot_calls
+    ]
+    return Batch(spec.name, _concat(tables), params)
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # one call's column kept as text: all as text
+        return pa.concat_tables(
+            [t.cast(pa.schema([pa.field(f.name, pa.string()) for f in t.schema])) for t in tables],
+            promote_options="permissive",
+        )
 
 
 @dataclass
@@ -35,9 +53,18 @@ class StoreResult:
 def store(
     batch: Batch, spec: DatasetSpec, processor: SimpleDataProcessor, writer: ParquetWriter
 ) -> StoreResult:
-    """What the slow queue does with a batch: clean and type it, then write it durably."""
+    """What the slow queue does with a batch: clean and type it, then write it durably.
+
+    A batch that cannot be typed is kept under rejected/ and raised as a one-line SchemaError that
+    names the column, a sample value and the kept file."""
     t0 = time.thread_time()
-    table, stats = processor.process(batch.table, spec)
-    t1 = time.thread_time()
-    written = writer.write(table, spec, batch_id=batch.batch_id, fetched_at=batch.fetched_at)
+    try:
+        table, stats = processor.process(batch.table, spec)
+        t1 = time.thread_time()
+        written = writer.write(table, spec, batch_id=batch.batch_id, fetched_at=batch.fetched_at)
+    except SchemaError as exc:
+        kept = writer.reject(
+            batch.table, spec, batch.params, str(exc), batch_id=batch.batch_id, fetched_at=batch.fetched_at
+        )
+        raise SchemaError(f"{exc}; the reply is kept in {kept}") from None
     return StoreResult(written, stats, t1 - t0, time.thread_time() - t1)

@@ -44,6 +44,20 @@ MSG_INTERNAL = "系统内部错误"
 FAULT_KINDS = ("http_5xx", "slow", "quota", "malformed", "db_error")
 
 
+@dataclass(frozen=True)
+class Poison:
+    """Put `value` into `field` of the first row of every reply of `api` whose params include
+    `params`: a server sending what no declared type accepts (e.g. close = "abc")."""
+
+    api: str
+    field: str
+    value: Any
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def applies(self, api: str, params: dict[str, Any]) -> bool:
+        return base_api(api) == base_api(self.api) and all(params.get(k) == v for k, v in self.params.items())
+
+
 @dataclass
 class SimConfig:
     stocks: int = 50
@@ -60,6 +74,7 @@ class SimConfig:
     caps: dict[str, int] = field(default_factory=dict)  # row cap overrides per API
     deny: frozenset[str] = frozenset()  # APIs answered with the permission error
     ignore_offset: bool = False  # behave like a server that does not honour offset
+    poison: tuple[Poison, ...] = ()  # replies carrying a value that cannot be typed
 
     def __post_init__(self) -> None:
         unknown = set(self.faults) - set(FAULT_KINDS)
@@ -102,6 +117,13 @@ class Simulator:
         self._rng = random.Random(config.seed)
         self._calls: dict[tuple[str, str], deque[float]] = {}
         self._served: Counter[str] = Counter()  # serve count per request, for revisions
+        # hold()/release(), a test hook: requests still answered before holding (None: no hold),
+        # how many were answered since hold(), how many wait now, and what they wait for.
+        self._hold_budget: int | None = None
+        self._passed = 0
+        self._waiting = 0
+        self._released = threading.Event()
+        self._released.set()
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -111,9 +133,51 @@ class Simulator:
         with self._lock:
             return dict(self.stats)
 
+    # -- test hook: hold requests ---------------------------------------------------------------
+    # A test that kills or interrupts a client must do it at a known state, not after a fixed sleep
+    # that a fast machine outruns and a loaded one never reaches: with requests held, the client's
+    # remaining work cannot finish before the signal, whatever the machine's speed.
+
+    def hold(self, after: int = 0) -> None:
+        """Answer `after` more requests (counted from now), then make every later one wait until
+        release(). Calling it again while holding resets the count; waiting requests keep waiting."""
+        with self._lock:
+            if self._released.is_set():
+                self._released = threading.Event()
+            self._hold_budget = after
+            self._passed = 0
+
+    def release(self) -> None:
+        """Answer every waiting request and hold no more. Server shutdown calls it too, so that no
+        request thread is left waiting."""
+        with self._lock:
+            self._hold_budget = None
+            self._released.set()
+
+    def held(self) -> tuple[int, int]:
+        """(requests let through since hold(), requests waiting now)."""
+        with self._lock:
+            return self._passed, self._waiting
+
+    def _wait_while_held(self) -> None:
+        with self._lock:
+            if self._hold_budget is None:
+                return
+            if self._passed < self._hold_budget:
+                self._passed += 1
+                return
+            released = self._released
+            self._waiting += 1
+        try:
+            released.wait()
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
     def handle(self, raw: bytes, path_api: str | None = None, arrived: float | None = None) -> Reply:
         """Answer one request; `arrived` (time.monotonic()) is when it reached the server."""
         arrived = time.monotonic() if arrived is None else arrived
+        self._wait_while_held()
         self._count("requests")
         try:
             req = orjson.loads(raw)
@@ -221,6 +285,12 @@ class Simulator:
         if self.config.revise_rate > 0 and len(rows):
             columns = self._revise(api, params, frame, rows, names, columns, served=True)
         items = list(zip(*(c.tolist() for c in columns), strict=True)) if len(rows) else []
+        for poison in self.config.poison:
+            if items and poison.field in names and poison.applies(api, params):
+                first = list(items[0])
+                first[names.index(poison.field)] = poison.value
+                items[0] = tuple(first)
+                self._count("poisoned_replies")
         self._count(f"calls_{base_api(api)}")
         self._count("rows", len(items))
         data = {"fields": names, "items": items, "has_more": offset + len(rows) < total, "count": -1}
@@ -354,6 +424,10 @@ class SimHTTPServer(ThreadingHTTPServer):
     def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
         self.sim = sim
         super().__init__((host, port), _Handler)
+
+    def shutdown(self) -> None:
+        self.sim.release()  # requests held by a test answer now rather than wait forever
+        super().shutdown()
 
     @property
     def url(self) -> str:

@@ -14,8 +14,6 @@ from neo.errors import NeoError
 class TushareError(NeoError):
     """A call that did not return data. `api`, `code` and `msg` tell which call and why."""
 
-    retryable = False
-
     def __init__(self, api: str, message: str, code: int | None = None, msg: str = "") -> None:
         super().__init__(f"{api}: {message}")
         self.api = api
@@ -42,8 +40,6 @@ class BadRequestError(TushareError):
 class QuotaError(TushareError):
     """The server's per-minute quota answered: wait for the window and retry."""
 
-    retryable = True
-
 
 class QuotaExhaustedError(TushareError):
     """A per-hour or per-day quota: retrying now cannot help; defer to a later run."""
@@ -51,8 +47,6 @@ class QuotaExhaustedError(TushareError):
 
 class TransientError(TushareError):
     """Server errors, HTTP 5xx, timeouts, broken connections, malformed bodies: retry with backoff."""
-
-    retryable = True
 
 
 class RetriesExhaustedError(TushareError):

@@ -190,12 +190,18 @@ class TushareClient:
     # -- a whole query -----------------------------------------------------------------------------
 
     def query(
-        self, api: str, params: dict[str, Any] | None = None, fields: Iterable[str] | str = ""
+        self,
+        api: str,
+        params: dict[str, Any] | None = None,
+        fields: Iterable[str] | str = "",
+        *,
+        strict: bool = True,
     ) -> pa.Table:
         """All rows of a query as an Arrow table cast to the dataset's declared types.
 
         Pages with limit/offset whenever a page is full. When the user passes limit or offset,
-        exactly that one page is fetched.
+        exactly that one page is fetched. A value that does not fit its declared type is a
+        SchemaError, or with strict=False stays as it came (see `rows_to_table`).
         """
         params = {k: v for k, v in (params or {}).items() if v is not None}
         if "limit" in params or "offset" in params:
@@ -203,7 +209,7 @@ class TushareClient:
             names, items = page.fields, page.items
         else:
             names, items = self._all_pages(api, params, fields)
-        return rows_to_table(names, items, spec_for_api(api))
+        return rows_to_table(names, items, spec_for_api(api), strict=strict)
 
     def _all_pages(
         self, api: str, params: dict[str, Any], fields: Iterable[str] | str
