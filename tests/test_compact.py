@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from neo.lake import catalog, layout, manifest
 from neo.lake.compact import compact
 from neo.lake.vacuum import vacuum
 from neo.lake.writer import ParquetWriter
+from tests.conftest import read_line
 
 DAILY = get("daily")
 NEO = str(Path(sys.executable).with_name("neo"))
@@ -212,6 +212,33 @@ def test_vacuum_keeps_files_for_the_grace_period_and_clears_crash_leftovers(sett
         con.sql("SELECT count(*) FROM daily").fetchone()
 
 
+def test_every_generation_a_new_state_lists_has_its_file_before_the_state_is_visible(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader may read the manifest the moment compaction starts a new generation; a glob with no
+    file would fail its query. (make test's concurrency scenario once saw exactly that.)"""
+    real = manifest.new_generation
+    seen: list[range] = []
+
+    def checked(lake: Path, spec, m: manifest.Manifest) -> manifest.Manifest:  # type: ignore[no-untyped-def]
+        new = real(lake, spec, m)
+        generations = new.state.view_generations()
+        for g in generations:
+            assert (layout.dataset_dir(lake, spec) / layout.placeholder_name(g)).exists(), g
+        seen.append(generations)
+        return new
+
+    monkeypatch.setattr(manifest, "new_generation", checked)
+    for round_ in range(3):
+        fill(settings, days(5 + round_), 20, version=round_)
+        compact(settings, [DAILY])
+    assert len(seen) == 3 and seen[-1].stop > seen[0].stop  # each compaction did start a generation
+    con = duckdb.connect()
+    for g in seen[-1]:  # every glob a new connection lists matches a file
+        glob = catalog.lit(layout.generation_glob(settings.lake_dir, DAILY, g))
+        con.sql(f"SELECT count(*) FROM read_parquet({glob})").fetchall()
+
+
 def test_compaction_and_vacuum_skip_a_dataset_another_one_holds(settings: Settings) -> None:
     fill(settings, days(5, date(2024, 1, 2)), 10)
     with manifest.maintenance(settings.lake_dir, DAILY):
@@ -278,7 +305,50 @@ def test_a_crash_after_the_commit_keeps_queries_working(
     assert fingerprint(settings) == before
 
 
-KILLED_COMPACTION_ROUNDS = (0.15, 0.35, 0.6, 0.9, 1.3)
+KILLED_COMPACTION = """
+import os, sys, threading
+from pathlib import Path
+from neo import cli
+from neo.lake import catalog, compact, manifest
+
+point = sys.argv[1]
+marker, sys.stdout = sys.stdout, sys.stderr  # stdout carries only the line the test waits for
+
+def block():
+    print(point, file=marker, flush=True)  # the test kills this process on this line
+    threading.Event().wait()
+
+def wrap(module, name, nth=1, before=False):
+    real, calls = getattr(module, name), []
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if before and len(calls) == nth:
+            block()
+        out = real(*args, **kwargs)
+        if not before and len(calls) == nth:
+            block()
+        return out
+    setattr(module, name, wrapper)
+
+if point == "new-generation":  # compaction's first manifest write is done; nothing merged yet
+    wrap(manifest, "new_generation")
+elif point == "staged":  # a merged file is complete in its hidden staging directory
+    rename = os.replace
+    def replace(src, dst):
+        if Path(src).parent.name.startswith(compact.TEMP_PREFIX):
+            block()
+        rename(src, dst)
+    os.replace = replace
+elif point == "merged":  # a partition's compacted files are in place, listed by no manifest
+    wrap(compact, "_merge")
+elif point == "before-commit":  # every partition merged (new_generation made the first commit)
+    wrap(manifest, "commit", nth=2, before=True)
+elif point == "after-commit":  # committed; metadata.db not synced yet (the first sync came before)
+    wrap(catalog, "sync", nth=2, before=True)
+sys.argv = ["neo", "compact", "daily"]
+cli.main()
+"""
+KILL_POINTS = ("new-generation", "staged", "merged", "before-commit", "after-commit")
 
 
 def test_sigkill_during_compaction_then_a_rerun(settings: Settings) -> None:
@@ -291,17 +361,25 @@ def test_sigkill_during_compaction_then_a_rerun(settings: Settings) -> None:
     dates = days(260)
     fill(settings, dates, 400)
     killed = 0
-    for round_, delay in enumerate(KILLED_COMPACTION_ROUNDS, start=1):
+    for round_, point in enumerate(KILL_POINTS, start=1):
         fill(settings, dates[round_ * 20 : round_ * 20 + 30], 400, version=round_)  # new work each round
         before = fingerprint(settings)
-        proc = subprocess.Popen([NEO, "compact", "daily"], env=env, stdout=subprocess.DEVNULL)
-        time.sleep(delay)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        proc.wait()
-        assert fingerprint(settings) == before, f"round {round_}"
-    assert killed >= 3  # most rounds really were killed mid-run
+        # A child runs `neo compact daily` and stops at a known point of it: killed there, every
+        # round really is killed mid-run, however fast or loaded the machine.
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED_COMPACTION, point], env=env, stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        try:
+            reached = read_line(proc.stdout, 120, point)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                killed += 1
+            proc.wait()
+        assert reached == point, f"round {round_}: compaction exited before {point}"
+        assert fingerprint(settings) == before, f"round {round_} ({point})"
+    assert killed == len(KILL_POINTS)  # every round was killed mid-run
     before = fingerprint(settings)
     done = subprocess.run([NEO, "compact", "daily"], env=env, capture_output=True, text=True, check=True)
     assert "daily:" in done.stdout

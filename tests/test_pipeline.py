@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -22,8 +22,8 @@ from neo.lake.catalog import open_lake
 from neo.pipeline import runner
 from neo.pipeline.planner import BEIJING, Planner
 from neo.sim.server import SimHTTPServer
-from neo.sim.spawn import free_port, neo_command, wait_for_port
-from tests.conftest import TOKEN, client_settings
+from neo.sim.spawn import neo_command
+from tests.conftest import TOKEN, client_settings, wait_until
 
 Sim = Callable[..., SimHTTPServer]
 START, END = date(2024, 1, 1), date(2024, 2, 29)
@@ -108,23 +108,35 @@ with AppContainer(s) as c:
 """
 
 
+def done_requests(settings: Settings) -> Callable[[], int]:
+    """How many requests the ledger records as done (durably written), read afresh at each call."""
+    ledger = AppContainer(settings).ledger
+    return lambda: len(ledger.entries(status="done"))
+
+
 def test_a_killed_run_resumes_with_nothing_lost_or_duplicated(
     sim: Sim, tmp_path: Path, reference: dict
 ) -> None:
     server = sim(end=END, latency_ms=30)
-    for delay in (1.5, 1.0):
+    settings = settings_for(server, tmp_path)
+    done = done_requests(settings)
+    for _ in range(2):
+        # The simulator answers 30 more calls, then holds the rest: of the 100+ planned calls, the
+        # run cannot finish before it is killed, on a fast machine or a slow one.
+        server.sim.hold(after=30)
+        before = done()
         proc = subprocess.Popen(
             [sys.executable, "-c", KILLED_DOWNLOAD, server.url, str(tmp_path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    settings = settings_for(server, tmp_path)
-    with AppContainer(settings) as c:
-        done_before = len(c.ledger.entries(status="done"))
-    assert done_before > 0  # the killed runs got somewhere...
+        try:
+            wait_until(lambda n=before + 10: done() >= n, 120, "ten more requests done")
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            server.sim.release()
+    assert done() >= 20  # the killed runs got somewhere...
     summary = run(settings)
     assert summary.failed == 0 and summary.planned > 0  # ...and the re-run finished the rest
     assert lake_rows(settings) == reference
@@ -165,22 +177,6 @@ def test_planner_waits_for_publication_beijing_time(sim: Sim, tmp_path: Path) ->
         assert "20240208" in weekly  # the week before Spring Festival ended on Thursday 8 February
         months = days("monthly", evening)
         assert months == ["20240131", "20240229"]
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed (make test installs it with apt-get where it can)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    assert wait_for_port(port, 10), "redis-server did not start"
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 NEO = neo_command()[0]
@@ -258,21 +254,42 @@ def test_dl_twice_does_not_queue_the_same_calls_twice(sim: Sim, tmp_path: Path) 
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(sim: Sim, tmp_path: Path, reference: dict) -> None:
     server = sim(end=END, latency_ms=40)
     env = cli_env(server, tmp_path, NEO_DEFAULT_QUOTA="0", NEO_QUOTAS__stock_basic="0")
+    settings = settings_for(server, tmp_path)
+    done = done_requests(settings)
+    server.sim.hold(after=30)  # 30 of the 100+ calls, then the rest wait: Ctrl-C comes first
     proc = subprocess.Popen(
-        [NEO, "download", "--end", "20240229"],
+        [NEO, "-v", "download", "--end", "20240229"],  # -v: the consumers log when they stop
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.0)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "interrupted" in out and "Traceback" not in err
-    settings = settings_for(server, tmp_path)
-    with AppContainer(settings) as c:
-        assert len(c.ledger.entries(status="done")) > 0
+    assert proc.stderr is not None and proc.stdout is not None
+    err: list[str] = []
+
+    def drain(stream: IO[str]) -> None:
+        for line in stream:
+            err.append(line)
+
+    drainer = threading.Thread(target=drain, args=(proc.stderr,), daemon=True)
+    drainer.start()
+    try:
+        wait_until(lambda: done() >= 10, 120, "ten requests done")
+        proc.send_signal(signal.SIGINT)
+        # Graceful stop waits for the calls in flight, which the simulator holds: answer them once
+        # the consumers are stopping (Huey logs it). Not before: a worker could take another call.
+        wait_until(lambda: any("Shutting down gracefully" in e for e in err), 60, "the consumers to stop")
+    except BaseException:
+        proc.kill()
+        raise
+    finally:
+        server.sim.release()
+    out = proc.stdout.read()
+    proc.wait(timeout=60)
+    drainer.join(timeout=10)
+    assert proc.returncode == 130, "".join(err)
+    assert "interrupted" in out and "Traceback" not in "".join(err)
+    assert done() >= 10
     summary = run(settings)
     assert summary.failed == 0 and summary.planned > 0
     assert lake_rows(settings) == reference

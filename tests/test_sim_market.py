@@ -491,11 +491,13 @@ def test_statements_agree_with_each_other(market: Market) -> None:
 
 @pytest.mark.slow
 def test_big_market_builds_fast() -> None:
-    t = time.perf_counter()
+    # CPU seconds of this process, not wall time: other processes loading the machine do not count.
+    # The bounds are 5-10x what it takes on a 2-core VM (3.6 s and 0.05 s): a regression guard.
+    t = time.process_time()
     m = Market(stocks=5000, start=D(2022, 1, 1), end=D(2024, 12, 31))
     for api in ("daily", "adj_factor", "daily_basic"):
         m.frame(api)
-    assert time.perf_counter() - t < 20
-    t = time.perf_counter()
+    assert time.process_time() - t < 20
+    t = time.process_time()
     m.statement("balancesheet", "20231231")
-    assert time.perf_counter() - t < 0.5
+    assert time.process_time() - t < 0.5

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from neo.sim.server import MSG_API, MSG_MINUTE, MSG_PERMISSION, MSG_TOKEN, SimHTTPServer
+from tests.conftest import wait_until
 
 Post = Callable[..., dict[str, Any]]
 
@@ -156,3 +157,29 @@ def test_stats_endpoint(server: SimHTTPServer) -> None:
     with urllib.request.urlopen(server.url + "/_sim/stats", timeout=5) as resp:
         stats = json.loads(resp.read())
     assert stats["calls_daily"] >= 1 and stats["rows"] >= 7
+
+
+def test_held_requests_wait_until_released_or_shutdown(server: SimHTTPServer) -> None:
+    """The hook tests use to stop a client at a known state (see Simulator.hold)."""
+    params = {"start_date": "20240101", "end_date": "20240105"}
+    server.sim.hold(after=1)
+    assert call(server, "trade_cal", params)["code"] == 0  # the one call answered before holding
+    replies: list[dict] = []
+
+    def in_background() -> threading.Thread:
+        thread = threading.Thread(target=lambda: replies.append(call(server, "trade_cal", params)))
+        thread.start()
+        return thread
+
+    waiting = in_background()
+    wait_until(lambda: server.sim.held() == (1, 1), 30, "the second call to be held")
+    assert waiting.is_alive() and not replies
+    server.sim.release()
+    waiting.join(timeout=30)
+    assert [r["code"] for r in replies] == [0]
+    server.sim.hold()
+    at_shutdown = in_background()
+    wait_until(lambda: server.sim.held() == (0, 1), 30, "a call to be held")
+    server.shutdown()  # answers what it holds: no thread is left waiting
+    at_shutdown.join(timeout=30)
+    assert [r["code"] for r in replies] == [0, 0] and server.sim.held() == (0, 0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,6 +19,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+
+from tests.conftest import wait_until  # noqa: F401  (kept importable from here)
 
 FULL = os.environ.get("RELIABILITY", "") == "full"
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,14 +150,6 @@ def render(rows: list[Row], exitstatus: int) -> str:
         lines.append(f"| {r.scenario} | {r.rounds} | {r.checked}{notes} | {r.outcome}, {r.seconds:.0f} s |")
     lines += ["", "Run it yourself: `make reliability` (about six minutes on 2 cores).", ""]
     return "\n".join(lines)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture
