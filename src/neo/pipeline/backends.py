@@ -53,7 +53,9 @@ def _sqlite_storage(settings: Settings, queue: str) -> tuple[type, dict[str, Any
     from huey.storage import SqliteStorage
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteStorage, {"filename": str(settings.state_dir / "queues.db")}
+    # Every worker thread and process writes this one file; Huey's 5 s lock wait was seen to run out
+    # under a 10-year download ("database is locked"), failing the task. Wait as long as the ledger.
+    return SqliteStorage, {"filename": str(settings.state_dir / "queues.db"), "timeout": 30}
 
 
 def quota_path(settings: Settings) -> Path:

@@ -147,12 +147,17 @@ class Simulator:
             self._hold_budget = after
             self._passed = 0
 
-    def release(self) -> None:
-        """Answer every waiting request and hold no more. Server shutdown calls it too, so that no
-        request thread is left waiting."""
+    def release(self, hold_after: int | None = None) -> None:
+        """Answer every waiting request and hold no more; with `hold_after`, hold again after that
+        many more (a client stopping gracefully finishes its calls in flight, yet cannot finish its
+        work). Server shutdown calls it too, so that no request thread is left waiting."""
         with self._lock:
             self._hold_budget = None
             self._released.set()
+            if hold_after is not None:
+                self._released = threading.Event()
+                self._hold_budget = hold_after
+                self._passed = 0
 
     def held(self) -> tuple[int, int]:
         """(requests let through since hold(), requests waiting now)."""
