@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow reliability lint bench bench-sim bench-lake bench-queue bench-compact constraints clean
+.PHONY: demo test test-slow reliability lint bench bench-sim bench-lake bench-queue bench-compact bench-query constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "neo needs Python 3.11+ (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -47,6 +47,11 @@ bench-queue: $(STAMP)
 
 bench-compact: $(STAMP)
 	$(BIN)/python bench/bench_compact.py
+
+# Analysts' queries: metadata.db against the native DuckDB table and the peer's layout (default size,
+# about 20 minutes with the build). BENCH_ARGS='--keep' keeps the built states for the next run.
+bench-query: $(STAMP)
+	$(BIN)/python bench/bench_query.py $(BENCH_ARGS)
 
 constraints: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^neo' | \
