@@ -18,6 +18,7 @@ import pytest
 from neo.config import Settings, load_settings
 from neo.datasets import get
 from neo.lake import catalog, layout, manifest
+from neo.lake import compact as compact_module
 from neo.lake.compact import compact
 from neo.lake.vacuum import vacuum
 from neo.lake.writer import ParquetWriter
@@ -105,7 +106,9 @@ def test_compaction_merges_sorts_and_keeps_the_latest_version(settings: Settings
         assert f.schema_arrow.remove_metadata().equals(layout.file_schema(DAILY))
         table = f.read()
         keys = list(zip(table["ts_code"].to_pylist(), table["trade_date"].to_pylist(), strict=True))
-        assert keys == sorted(keys) and len(set(keys)) == len(keys)
+        assert len(set(keys)) == len(keys)
+        order = [((d.year, d.month), code, d) for code, d in keys]  # by month, then key
+        assert order == sorted(order)
     # The revised day holds the revision's values (newer download), the others the originals.
     con = catalog.open_lake(settings)
     revised = batch(dates[7], 300, 1).sort_by("ts_code")["close"].to_pylist()
@@ -118,23 +121,39 @@ def test_compaction_merges_sorts_and_keeps_the_latest_version(settings: Settings
     [{"compact_file_mb": 2}, {"compact_memory_limit": "100MB"}],  # ~50 MB of rows: split either way
     ids=["by file size", "by memory limit"],
 )
-def test_row_groups_are_sorted_and_do_not_overlap(settings: Settings, limits: dict) -> None:
+def test_row_groups_let_a_day_and_a_stock_skip_most_of_the_year(
+    settings: Settings, limits: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files and row groups follow (month, ts_code): a day's rows lie in the row groups of its month,
+    a stock's rows in one row group per month, so zone maps skip the rest either way."""
+    monkeypatch.setattr(compact_module, "ROW_GROUP_ROWS", 4096)  # ~10 groups per month of 2,000 stocks
     settings = settings.model_copy(update=limits)  # several files per partition
-    fill(settings, days(250, date(2024, 1, 2)), 2000)
+    dates = days(250, date(2024, 1, 2))
+    fill(settings, dates, 2000)
     compact(settings, [DAILY])
-    live = manifest.live_files(settings.lake_dir, DAILY)
+    live = sorted(manifest.live_files(settings.lake_dir, DAILY), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
     assert len(live) > 1
-    ranges = []
-    for path in sorted(live, key=lambda p: int(p.stem.rsplit("-", 1)[1])):
+    groups = []  # (first, last) of (month, ts_code) per row group, in file order
+    for path in live:
         meta = pq.ParquetFile(path).metadata
-        col = meta.schema.to_arrow_schema().get_field_index("ts_code")
+        names = meta.schema.to_arrow_schema().names
         for rg in range(meta.num_row_groups):
-            stats = meta.row_group(rg).column(col).statistics
-            ranges.append((stats.min, stats.max))
-    assert len(ranges) > len(live)
-    # Ascending within and across the files of a partition; neighbours share at most one code.
-    assert all(lo <= hi for lo, hi in ranges)
-    assert all(ranges[i][1] <= ranges[i + 1][0] for i in range(len(ranges) - 1))
+            code = meta.row_group(rg).column(names.index("ts_code")).statistics
+            day = meta.row_group(rg).column(names.index("trade_date")).statistics
+            groups.append((day.min, day.max, code.min, code.max))
+    rows = pa.concat_tables(pq.read_table(p, columns=["ts_code", "trade_date"]) for p in live)
+    order = [
+        ((d.year, d.month), c, d)
+        for c, d in zip(rows["ts_code"].to_pylist(), rows["trade_date"].to_pylist(), strict=True)
+    ]
+    assert order == sorted(order)  # across the files too: they split the order into ranges
+    months = len({(d.year, d.month) for d in dates})
+    day = dates[100]
+    with_day = [g for g in groups if g[0] <= day <= g[1]]
+    with_stock = [g for g in groups if g[2] <= "001000.SZ" <= g[3]]
+    assert len(groups) > 100
+    assert len(with_day) <= 2 * len(groups) / months  # about one month's groups, not the year
+    assert len(with_stock) <= 2 * months  # about one group per month
 
 
 def test_a_second_run_changes_nothing_and_only_new_partitions_are_redone(settings: Settings) -> None:
