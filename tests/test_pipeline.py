@@ -74,7 +74,7 @@ def test_a_second_download_makes_zero_calls(sim: Sim, tmp_path: Path) -> None:
 
 def test_a_hole_in_the_middle_is_found_and_refilled(sim: Sim, tmp_path: Path, reference: dict) -> None:
     server = sim(end=END)
-    settings = settings_for(server, tmp_path)
+    settings = settings_for(server, tmp_path, compact_after_files=0)  # one file per day, to delete one
     run(settings)
     hole = "20240117"
     removed = [f for f in (settings.lake_dir / "daily").glob("year=2024/*.parquet") if _file_day(f) == hole]

@@ -118,7 +118,9 @@ def download(
     Runs the fast, slow and maint consumers in this process until the plan is done. Ctrl-C stops
     cleanly; running it again resumes where it stopped. Failed requests are listed by `neo status`.
     A full or read-only disk, or a rejected token, stops the run with one line; what was written
-    stays, and the same command finishes the rest.
+    stays, and the same command finishes the rest. At the end it compacts the datasets where a
+    partition holds more than compact_after_files new files (a history download, or a week of
+    daily runs), so queries read a few large files.
     """
     from neo.app import AppContainer
     from neo.pipeline.runner import download as run_download
@@ -132,6 +134,9 @@ def download(
         f"{state}: {summary.planned} calls planned, {summary.rows:,} rows written, {summary.failed} failed, "
         f"{summary.seconds:.0f}s" + ("; see `neo status`" if summary.failed else "")
     )
+    for r in summary.compacted:
+        files_in, files_out = sum(p.files_in for p in r.partitions), sum(p.files_out for p in r.partitions)
+        print(f"compacted {r.dataset}: {files_in} files -> {files_out} in {r.seconds:.1f}s")
     if summary.interrupted:
         raise typer.Exit(130)
     if summary.failed:

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     compact_file_mb: int = Field(
         256, ge=1, description="Target size of a compacted Parquet file in MB (a partition may have several)."
     )
+    compact_after_files: int = Field(
+        5,
+        ge=0,
+        description="Compact a dataset (and vacuum past vacuum_grace) at the end of `neo download` and at "
+        "the maint queue's syncs once a partition holds more than this many fresh files (0 = never).",
+    )
     compact_cron: str = Field(
         "30 19 * * *",
         description='Maint queue: when to compact and vacuum, a cron line in UTC ("" = never); '

@@ -11,14 +11,17 @@ import hashlib
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from neo.datasets import get
 from neo.dates import parse_day
 from neo.errors import UsageError
+from neo.lake import layout, manifest
 from neo.sim.server import SimConfig, SimHTTPServer, running
 from tests.conftest import TOKEN
 from tests.reliability.common import assert_one_line_error, env_for, lake_problems, market, neo
@@ -143,7 +146,8 @@ def test_a_corrupt_parquet_file_in_the_lake(server: SimHTTPServer, home: Path, r
     )
     env = env_for(server, home)
     partition = home / "parquet" / "daily" / "year=2024"
-    bad = partition / "g00000001-20240101T000000000000-dropped.parquet"
+    generation = manifest.read(home / "parquet", get("daily")).state.generation  # one views list
+    bad = partition / layout.fresh_name(generation, datetime(2024, 1, 1), "dropped")
     bad.write_bytes(b"PAR1" + bytes(range(256)) * 8)
     before = fingerprint(home)
     # Reads name the file; a download stops before planning (it reads the lake to find gaps).

@@ -31,11 +31,9 @@ from huey.api import Task
 
 from neo.app import AppContainer
 from neo.datasets import get
-from neo.dates import parse_duration
 from neo.errors import NeoError, SchemaError, StorageError, explain, first_line
 from neo.lake.catalog import sync
-from neo.lake.compact import compact
-from neo.lake.vacuum import vacuum
+from neo.lake.maintenance import due, maintain
 from neo.pipeline.backends import backend_for
 from neo.pipeline.batch import Batch
 from neo.pipeline.ingest import download, store
@@ -193,11 +191,10 @@ class QueuedPipeline:
         self.container.ledger.failed(dataset, params, error)
 
     def _sync(self) -> None:
-        sync(self.container.settings)
+        settings = self.container.settings
+        sync(settings)
+        if todo := due(settings):  # fresh files piled up since the last compaction
+            maintain(settings, todo)
 
     def _maintain(self) -> None:
-        settings = self.container.settings
-        for r in compact(settings):
-            if r.partitions:
-                log.info("compacted %s: %d partitions in %.1fs", r.dataset, len(r.partitions), r.seconds)
-        vacuum(settings, parse_duration(settings.vacuum_grace))
+        maintain(self.container.settings)

@@ -21,6 +21,8 @@ from neo.app import AppContainer
 from neo.config import Settings
 from neo.datasets import get
 from neo.lake.catalog import sync
+from neo.lake.compact import CompactResult
+from neo.lake.maintenance import due, maintain
 from neo.pipeline.backends import backend_for
 from neo.pipeline.ingest import download as download_batch
 from neo.pipeline.ingest import store
@@ -121,6 +123,7 @@ class Summary:
     seconds: float
     interrupted: bool = False
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage, this process
+    compacted: list[CompactResult] = field(default_factory=list)  # maintenance the run did at its end
 
     @property
     def failed(self) -> int:
@@ -167,8 +170,14 @@ def download(
         console.line()
     if pipeline.fatal is not None:
         raise pipeline.fatal
+    compacted: list[CompactResult] = []
     if not interrupted:
         sync(s)
+        if todo := due(s, [get(n) for n in datasets] if datasets else None):
+            names = ", ".join(spec.name for spec in todo)
+            many = s.compact_after_files
+            console.print(f"compacting {names}: a partition holds more than {many} new files")
+            compacted = [r for r in maintain(s, todo) if r.partitions]
     return Summary(
         result.plan_id,
         len(result.requests),
@@ -176,6 +185,7 @@ def download(
         time.monotonic() - started,
         interrupted,
         dict(pipeline.cpu),
+        compacted,
     )
 
 
