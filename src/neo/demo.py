@@ -95,7 +95,7 @@ def _compact(settings: Settings, console: Console) -> None:
     files_in = sum(p.files_in for r in results for p in r.partitions)
     files_out = sum(p.files_out for r in results for p in r.partitions)
     console.print(
-        f"compacted {len(results)} datasets: {files_in} files -> {files_out}, sorted by ts_code and date, "
+        f"compacted {len(results)} datasets: {files_in} files -> {files_out}, sorted by month and ts_code, "
         f"in {sum(r.seconds for r in results):.1f}s; daily unchanged: {same} "
         "(the replaced files stay until `neo vacuum`)"
     )
