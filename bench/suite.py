@@ -486,6 +486,7 @@ def report(r: Results, clock: Clock, started: datetime, command: str, work: Path
     lines += compaction_section(r, n, big, limit)
     lines += queries_section(r, n, big)
     lines += bytes_section(n, big)
+    lines += query_workload_section()
     lines += [
         "## Sizes",
         "",
@@ -701,6 +702,23 @@ def ms2(x: float) -> str:
 
 def mb1(x: float) -> str:
     return f"{x:,.1f}"
+
+
+QUERY_RESULTS = REPO / "bench" / "results" / "query.md"
+
+
+def query_workload_section() -> list[str]:
+    """The analysts' workload (make bench-query) is built and run on its own (its default build
+    takes minutes, 5,000 stocks x 10 years): its latest report is included as it was written."""
+    head = ["## Analysts' queries: lake vs native DuckDB vs the peer layout (`make bench-query`)", ""]
+    if not QUERY_RESULTS.exists():
+        return [*head, "Not run on this machine yet: run `make bench-query`, then `make bench`.", ""]
+    body = QUERY_RESULTS.read_text().splitlines()
+    if body and body[0].startswith("## "):
+        body = body[1:]
+    when = datetime.fromtimestamp(QUERY_RESULTS.stat().st_mtime, UTC)
+    note = f"From `make bench-query`'s latest report (written {when:%Y-%m-%d %H:%M} UTC), included as it is:"
+    return [*head, note, *[f"#{line}" if line.startswith("## ") else line for line in body], ""]
 
 
 def writes_section(r: Results, n: Scale, big: Scale) -> list[str]:
