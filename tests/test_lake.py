@@ -358,3 +358,18 @@ def test_files_are_sorted_by_key_whatever_order_rows_arrive_in(settings_home: Se
     for f in (settings_home.lake_dir / "daily").glob("year=*/*.parquet"):
         t = pq.read_table(f)
         assert t.equals(t.sort_by([("ts_code", "ascending"), ("trade_date", "ascending")]))
+
+
+def test_neo_connect_caches_parquet_footers_yet_reads_a_file_written_again(settings_home: Settings) -> None:
+    """A retried batch keeps its file name and writes its file again: the footer cache must notice."""
+    writer = writer_for(settings_home)
+    at = datetime(2024, 1, 2, 9, tzinfo=UTC)
+    one = pa.table({"ts_code": ["A"], "trade_date": ["20240102"], "close": [1.0]})
+    writer.write(one, DAILY, batch_id="retried", fetched_at=at)
+    sync(settings_home)
+    con = neo.connect(settings_home)
+    assert con.sql("SELECT current_setting('parquet_metadata_cache')").fetchone() == (True,)
+    assert con.sql("SELECT ts_code, close FROM daily").fetchall() == [("A", 1.0)]
+    two = pa.table({"ts_code": ["A", "B"], "trade_date": ["20240102"] * 2, "close": [1.5, 2.0]})
+    writer.write(two, DAILY, batch_id="retried", fetched_at=at)  # same name, other footer
+    assert con.sql("SELECT ts_code, close FROM daily ORDER BY ts_code").fetchall() == [("A", 1.5), ("B", 2.0)]

@@ -22,12 +22,21 @@ def connect(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
     if not path.exists():
         sync(settings)
     try:
-        return duckdb.connect(str(path), read_only=True)
+        return _tuned(duckdb.connect(str(path), read_only=True))
     except duckdb.IOException as exc:
         if "not a valid DuckDB database file" not in str(exc):
             raise
     sync(settings)
-    return duckdb.connect(str(path), read_only=True)
+    return _tuned(duckdb.connect(str(path), read_only=True))
+
+
+def _tuned(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    # DuckDB parses every Parquet footer again at each query unless told to cache them (checked
+    # against the file's modification time). Measured on 5,000 stocks x 10 years: a day's
+    # cross-section 45 -> 28 ms, a point lookup 13.5 -> 10.5 ms. metadata.db cannot carry a
+    # setting, so only connections made here get it.
+    con.execute("SET parquet_metadata_cache = true")
+    return con
 
 
 def run(sql: str, settings: Settings | None = None) -> pa.Table:
