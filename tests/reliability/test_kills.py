@@ -152,7 +152,7 @@ def kill_round(
                     reachable = done()
                     at["slow"] = min(at["slow"], reachable + pipeline.queues.depths()["slow"])
             assert time.monotonic() < deadline, f"round {round_}: {sorted(consumers)} not killed, {at}"
-            time.sleep(0.02)
+            time.sleep(0.02)  # polling interval while waiting for observed progress; the deadline bounds it
         return kills
 
 

@@ -182,6 +182,20 @@ def _engine(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
         shutil.rmtree(spill, ignore_errors=True)
 
 
+def compacted_order(spec: DatasetSpec) -> list[str]:
+    """SQL expressions ordering the rows of a compacted file: by month, then by key (ts_code first).
+
+    A file's row groups then cover one month and a range of stocks each, so DuckDB's row-group
+    statistics skip to a month for a day's or a month's rows and to a stock range within each month
+    for one stock's history: both ways an analyst reads, where sorting by key alone made a day's
+    cross-section read the whole year and sorting by day made a stock's history read everything.
+    """
+    key = [q(k) for k in spec.key]
+    if not layout.is_partitioned(spec) or spec.date_column is None:
+        return key
+    return [f"date_trunc('month', {q(spec.date_column)})", *key]
+
+
 def _merge(
     con: duckdb.DuckDBPyConnection,
     spec: DatasetSpec,
@@ -192,7 +206,7 @@ def _merge(
     file_mb: int,
     memory_bytes: int,
 ) -> list[Path]:
-    """Write the latest row per key of `inputs`, by month then key (layout.compacted_order), as
+    """Write the latest row per key of `inputs`, by month then key (compacted_order), as
     compacted files in `directory`.
 
     One single-file COPY per range of that order: DuckDB's FILE_SIZE_BYTES splits a sorted COPY
@@ -202,7 +216,7 @@ def _merge(
     source = f"read_parquet([{', '.join(lit(str(p)) for p in inputs)}], hive_partitioning = false)"
     fetched = q(layout.FETCHED_AT)
     key = ", ".join(q(k) for k in spec.key)
-    order = ", ".join(layout.compacted_order(spec))
+    order = ", ".join(compacted_order(spec))
     options = f"FORMAT parquet, COMPRESSION {COMPRESSION}, ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
     staging = directory / f"{TEMP_PREFIX}{token}"
     shutil.rmtree(staging, ignore_errors=True)

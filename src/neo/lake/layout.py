@@ -43,24 +43,6 @@ def file_schema(spec: DatasetSpec) -> pa.Schema:
     return spec.schema.append(pa.field(FETCHED_AT, FETCHED_AT_TYPE))
 
 
-def compacted_order(spec: DatasetSpec) -> list[str]:
-    """SQL expressions ordering the rows of a compacted file: by month, then by key (ts_code first).
-
-    A file's row groups then cover one month and a range of stocks each, so DuckDB's row-group
-    statistics skip to a month for a day's or a month's rows and to a stock range within each month
-    for one stock's history: both ways an analyst reads, where sorting by key alone made a day's
-    cross-section read the whole year and sorting by day made a stock's history read everything.
-    """
-    key = [_q(k) for k in spec.key]
-    if not is_partitioned(spec) or spec.date_column is None:
-        return key
-    return [f"date_trunc('month', {_q(spec.date_column)})", *key]
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def dataset_dir(lake: Path, spec: DatasetSpec) -> Path:
     return lake / spec.name
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -79,13 +80,21 @@ class ParquetWriter:
         return [(y, table.filter(pc.equal(years, y))) for y in distinct]
 
     def write_file(self, table: pa.Table, path: Path) -> None:
+        # A path, not a Python file object: pyarrow then writes natively, without the GIL per write.
+        self._atomically(
+            path,
+            lambda tmp: pq.write_table(
+                table, str(tmp), compression=COMPRESSION, use_dictionary=dictionary_columns(table.schema)
+            ),
+        )
+
+    def _atomically(self, path: Path, write: Callable[[Path], object]) -> None:
+        """`write` the file under a temporary name, fsync it, rename it into place, fsync the
+        directory: readers see the whole file or none."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = layout.temp_path(path)
         try:
-            # A path, not a Python file object: pyarrow then writes natively, without the GIL per write.
-            pq.write_table(
-                table, str(tmp), compression=COMPRESSION, use_dictionary=dictionary_columns(table.schema)
-            )
+            write(tmp)
             if self.fsync:
                 layout.fsync(tmp)
             os.replace(tmp, path)
@@ -128,16 +137,7 @@ class ParquetWriter:
             "items": [list(row.values()) for row in table.to_pylist()],
         }
         data = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = layout.temp_path(path)
-        try:
-            tmp.write_bytes(data)
-            if self.fsync:
-                layout.fsync(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        self._atomically(path, lambda tmp: tmp.write_bytes(data))
         log.error("%s %s: the reply could not be typed; kept in %s", spec.name, request, path)
         return path
 

@@ -21,7 +21,7 @@ from neo.app import AppContainer
 from neo.config import Settings
 from neo.datasets import get
 from neo.lake.catalog import sync
-from neo.lake.compact import CompactResult
+from neo.lake.compact import CompactResult, PartitionResult
 from neo.lake.maintenance import due, maintain
 from neo.pipeline.backends import backend_for
 from neo.pipeline.ingest import download as download_batch
@@ -177,7 +177,11 @@ def download(
             names = ", ".join(spec.name for spec in todo)
             many = s.compact_after_files
             console.print(f"compacting {names}: a partition holds more than {many} new files")
-            compacted = [r for r in maintain(s, todo) if r.partitions]
+
+            def show(dataset: str, part: PartitionResult) -> None:  # a history merges for minutes
+                console.print(f"  {dataset}/{part.partition}: {part.files_in} files -> {part.files_out}")
+
+            compacted = [r for r in maintain(s, todo, on_partition=show) if r.partitions]
     return Summary(
         result.plan_id,
         len(result.requests),
