@@ -217,9 +217,7 @@ def status() -> None:
         datasets, failed, depths = get_status(container)
     table = Table("dataset", "rows", "files", "from", "to", "missing", "updated (UTC)", title="lake")
     for d in datasets:
-        missing = ", ".join(x.strftime("%Y%m%d") for x in d.missing[:5]) + (
-            f" (+{len(d.missing) - 5})" if len(d.missing) > 5 else ""
-        )
+        missing = ", ".join(d.missing[:5]) + (f" (+{len(d.missing) - 5})" if len(d.missing) > 5 else "")
         table.add_row(
             d.dataset,
             f"{d.rows:,}",

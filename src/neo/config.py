@@ -47,6 +47,19 @@ def config_path() -> Path:
     return Path(os.environ.get("NEO_CONFIG", "neo.toml"))
 
 
+# SSE Composite, SZSE Component, SSE 50, CSI 300, CSI 500, CSI 1000, ChiNext, STAR 50.
+DEFAULT_INDICES = (
+    "000001.SH",
+    "399001.SZ",
+    "000016.SH",
+    "000300.SH",
+    "000905.SH",
+    "000852.SH",
+    "399006.SZ",
+    "000688.SH",
+)
+
+
 class Settings(BaseSettings):
     """All of neo's settings. Every field can be set in neo.toml or as NEO_<FIELD> (upper case)."""
 
@@ -76,6 +89,15 @@ class Settings(BaseSettings):
         True, description="fsync every Parquet file and its directory before it counts as written."
     )
     history_start: str = Field("20100101", description="First day to download (YYYYMMDD) unless --start.")
+    indices: list[str] = Field(
+        list(DEFAULT_INDICES),
+        description="Indices whose daily levels and weights are downloaded (index_daily, index_weight).",
+    )
+    stock_refresh_days: float = Field(
+        7.0,
+        ge=0,
+        description="Age after which a listed stock's per-stock history (dividend) is pulled again.",
+    )
     restatement_periods: int = Field(8, ge=0, description="Recent report periods re-pulled for restatements.")
     refresh_hours: float = Field(
         20.0, ge=0, description="Age after which snapshots and recent periods are downloaded again."

@@ -44,12 +44,13 @@ from rich.progress import (
 )
 
 from neo.app import AppContainer
-from neo.datasets import DatasetSpec, Strategy
-from neo.dates import fmt_day
+from neo.datasets import DatasetSpec
+from neo.dates import fmt_day, parse_day
 from neo.errors import UsageError
 from neo.lake.catalog import sync
 from neo.lake.writer import ParquetWriter
 from neo.legacy import LegacyTable, check_file, find_tables, open_legacy, q, reading, repeated_keys
+from neo.strategies import for_spec
 
 PIECE_VALUES = 20_000_000  # ~160 MB of doubles: a piece of daily is 1.8M rows, of balancesheet 127k
 READ_ROWS = 100_000  # rows per Arrow batch streamed from DuckDB
@@ -418,21 +419,11 @@ class _Run:
     def _mark_ledger(self, spec: DatasetSpec, part: str) -> None:
         """The requests `neo download` would make for the days this chunk covered, as done. Before the
         chunk is marked finished: if the process dies in between, the re-run marks them again."""
-        param = _request_param(spec)
-        if param is None:
-            return
+        strategy = for_spec(spec)
         days = self.state.days(self.source, spec.name, part)
-        self.container.ledger.covered(spec.name, [({param: day}, rows) for day, rows in days])
-
-
-def _request_param(spec: DatasetSpec) -> str | None:
-    """The request parameter of the planner's one call per date (see Planner._days and _periods);
-    None for snapshots, which are re-downloaded whole anyway."""
-    if spec.strategy in (Strategy.TRADE_DATE, Strategy.WEEK_END, Strategy.MONTH_END):
-        return "trade_date"
-    if spec.strategy is Strategy.PERIOD:
-        return "period"
-    return None
+        requests = [(strategy.ledger_params(spec, parse_day(day)), rows) for day, rows in days]
+        if requests and requests[0][0] is not None:
+            self.container.ledger.covered(spec.name, requests)
 
 
 def _pieces(reader: pa.RecordBatchReader, size: int) -> Iterator[pa.Table]:

@@ -31,8 +31,7 @@ from rich.table import Table
 
 from neo.app import AppContainer
 from neo.config import Settings
-from neo.datasets import DATASETS, DatasetSpec, Strategy, get
-from neo.dates import fmt_day
+from neo.datasets import DATASETS, DatasetSpec, get
 from neo.lake import layout, manifest
 from neo.lake.catalog import dataset_view, ensure_placeholders, read_files
 from neo.legacy import (
@@ -47,7 +46,8 @@ from neo.legacy import (
     repeated_keys,
 )
 from neo.pipeline.planner import Planner
-from neo.status import missing_dates
+from neo.status import missing
+from neo.strategies import for_spec
 
 SUM_TOLERANCE = 1e-12  # relative to the sum of absolute values; Kahan sums err by a few 1e-16
 READ_ROWS = 65_536  # rows decoded at a time when reading a file through
@@ -301,7 +301,7 @@ class DatasetHealth:
     duplicate_keys: int = 0  # keys the view shows more than once
     conflicting_keys: int = 0  # keys with different rows at the same download time
     examples: list[str] = field(default_factory=list)  # a few of those keys
-    missing: list[date] = field(default_factory=list)  # against the trade calendar
+    missing: list[str] = field(default_factory=list)  # gaps by the dataset's strategy
     not_checked: list[str] = field(default_factory=list)  # checks that could not run, and why
 
     @property
@@ -333,16 +333,12 @@ def check_lake(
         health = DatasetHealth(spec.name)
         _check_files(settings, spec, health, on_file)
         present = _check_view(settings, spec, health, examples)
-        if present and _needs_calendar(spec) and calendar_problem:
+        if present and for_spec(spec).needs_calendar and calendar_problem:
             health.not_checked.append(f"gaps: {calendar_problem}")
         elif present:
-            health.missing = missing_dates(container, spec, calendar or [], present)
+            health.missing = missing(container, spec, calendar or [])
         out.append(health)
     return out
-
-
-def _needs_calendar(spec: DatasetSpec) -> bool:
-    return spec.strategy in (Strategy.TRADE_DATE, Strategy.WEEK_END, Strategy.MONTH_END)
 
 
 def _check_files(
@@ -490,7 +486,7 @@ def render_health(health: list[DatasetHealth]) -> tuple[Table, list[str]]:
         lines += [f"{h.dataset}: {example}" for example in h.examples]
         if h.missing:
             more = f" (+{len(h.missing) - 10})" if len(h.missing) > 10 else ""
-            lines.append(f"{h.dataset}: missing {', '.join(map(fmt_day, h.missing[:10]))}{more}")
+            lines.append(f"{h.dataset}: missing {', '.join(h.missing[:10])}{more}")
         lines += [f"{h.dataset}: not checked: {why}" for why in h.not_checked]
     bad = [h.dataset for h in health if not h.ok]
     lines.append(f"problems in {', '.join(bad)}" if bad else f"lake OK: {len(health)} datasets checked")

@@ -12,12 +12,13 @@ not exceed the real one; override it with the `row_caps` setting if Tushare docu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import time
 
 from neo.datasets.spec import DatasetSpec, Field, Strategy, api_fields, fields_of
 from neo.errors import UsageError
 
-__all__ = ["DATASETS", "DatasetSpec", "Field", "Strategy", "get", "spec_for_api"]
+__all__ = ["DATASETS", "DatasetSpec", "Field", "Strategy", "get", "row_cap", "spec_for_api"]
 
 STATEMENT_VERSION_ORDER = ("update_flag", "f_ann_date", "ann_date")
 
@@ -34,6 +35,10 @@ AVAILABLE_AFTER = {
     "adj_factor": time(9, 30),
     "weekly": time(17, 0),
     "monthly": time(17, 0),
+    "index_daily": time(17, 0),
+    "stk_limit": time(9, 0),  # the day's limits, published about 08:40 before the open
+    "suspend_d": time(9, 0),
+    "moneyflow": time(19, 0),  # 18-19h
 }
 
 
@@ -67,6 +72,57 @@ def _statement(name: str, description: str, assumed_cap: int = 5000) -> DatasetS
         row_cap=_cap(vip, assumed_cap),  # undocumented for *_vip: assumed, see module docstring
         latest_key=latest,
         version_order=tuple(c for c in STATEMENT_VERSION_ORDER if c in key),
+        description=description,
+    )
+
+
+def _by_day(name: str, description: str, key: tuple[str, ...] = ("ts_code", "trade_date")) -> DatasetSpec:
+    """A whole-market call per open day."""
+    return DatasetSpec(
+        name=name,
+        api=name,
+        apis=(name,),
+        fields=fields_of(name),
+        key=key,
+        date_column="trade_date",
+        strategy=Strategy.TRADE_DATE,
+        row_cap=_cap(name, 5000),
+        available_after=AVAILABLE_AFTER[name],
+        description=description,
+    )
+
+
+def _snapshot(name: str, calls: tuple[dict[str, str], ...], description: str, **kw: object) -> DatasetSpec:
+    return DatasetSpec(
+        name=name,
+        api=name,
+        apis=(name,),
+        fields=fields_of(name),
+        key=kw.pop("key", None) or tuple(api_fields()[name]["primary_key"]),  # type: ignore[arg-type]
+        date_column=None,
+        strategy=Strategy.SNAPSHOT,
+        row_cap=_cap(name, 2000),  # undocumented (index_classify: a few hundred rows): assumed
+        snapshot_calls=calls,
+        description=description,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _announcement(name: str, description: str, assumed_cap: int) -> DatasetSpec:
+    """Forecasts and express reports: whole market per report period through the *_vip API, every
+    version kept like the statements (a revision is a new row with a later ann_date)."""
+    vip = f"{name}_vip"
+    return DatasetSpec(
+        name=name,
+        api=vip,
+        apis=(vip, name),
+        fields=fields_of(name),
+        key=tuple(api_fields()[name]["primary_key"]),
+        date_column="end_date",
+        strategy=Strategy.PERIOD,
+        row_cap=_cap(vip, assumed_cap),  # undocumented for *_vip: the base API's cap
+        latest_key=("ts_code", "end_date"),
+        version_order=("ann_date", "update_flag"),
         description=description,
     )
 
@@ -106,6 +162,92 @@ _SPECS = [
     _statement("balancesheet", "Balance sheets, every version."),
     _statement("cashflow", "Cash-flow statements, every version."),
     _statement("fina_indicator", "Financial indicators, every version."),
+    # -- research data: benchmarks, universes, industries, tradability, corporate actions ----------
+    _snapshot(
+        "index_basic",
+        tuple({"market": m} for m in ("SSE", "SZSE", "CSI", "CICC", "SW", "MSCI", "OTH")),
+        "Index list: code, name, publisher, base date and level (every market).",
+    ),
+    DatasetSpec(
+        name="index_daily",
+        api="index_daily",
+        apis=("index_daily",),
+        fields=fields_of("index_daily"),
+        key=("ts_code", "trade_date"),
+        date_column="trade_date",
+        strategy=Strategy.CODE_WINDOWS,
+        row_cap=_cap("index_daily", 8000),
+        request_param="ts_code",
+        codes_setting="indices",
+        window="year",
+        every_open_day=True,
+        available_after=AVAILABLE_AFTER["index_daily"],
+        description="Daily index levels of the indices in the `indices` setting, per index and year.",
+    ),
+    DatasetSpec(
+        name="index_weight",
+        api="index_weight",
+        apis=("index_weight",),
+        fields=fields_of("index_weight"),
+        key=("index_code", "con_code", "trade_date"),
+        date_column="trade_date",
+        strategy=Strategy.CODE_WINDOWS,
+        row_cap=_cap("index_weight", 6000),  # undocumented: about 6000 seen (NOTES.md)
+        request_param="index_code",
+        codes_setting="indices",
+        window="month",
+        description="Index constituents and weights (%), snapshots once or twice a month, per index.",
+    ),
+    _snapshot(
+        "index_classify",
+        ({"src": "SW2014"}, {"src": "SW2021"}),
+        "Shenwan industry classification, levels L1-L3, 2014 and 2021 versions.",
+    ),
+    _snapshot(
+        "index_member_all",
+        ({"is_new": "Y"}, {"is_new": "N"}),
+        "Each stock's Shenwan (SW2021) industry at every level, with in/out dates (past ones too).",
+    ),
+    _by_day(
+        "suspend_d",
+        "Suspensions: an S row per suspended day, an R row on resumption.",
+        key=("ts_code", "trade_date", "suspend_type"),
+    ),
+    _by_day("stk_limit", "Each day's up and down limit prices."),
+    _by_day("moneyflow", "Money flow by order size (small, medium, large, extra large), in 万元."),
+    _snapshot(
+        "namechange",
+        ({},),
+        "Name history with ST / *ST periods (start_date to end_date).",
+        key=("ts_code", "start_date", "name"),
+        null_twin="end_date",
+    ),
+    DatasetSpec(
+        name="dividend",
+        api="dividend",
+        apis=("dividend",),
+        fields=fields_of("dividend"),
+        key=tuple(api_fields()["dividend"]["primary_key"]),
+        date_column="end_date",
+        strategy=Strategy.STOCK_HISTORY,
+        row_cap=_cap("dividend", 2000),
+        partitioned=False,
+        description="Cash and stock dividends: every stage (预案, 股东大会通过, 实施), record and ex dates.",
+    ),
+    DatasetSpec(
+        name="disclosure_date",
+        api="disclosure_date",
+        apis=("disclosure_date",),
+        fields=fields_of("disclosure_date"),
+        key=("ts_code", "end_date"),
+        date_column="end_date",
+        strategy=Strategy.PERIOD,
+        row_cap=_cap("disclosure_date", 3000),
+        request_param="end_date",  # the report period; unlike forecast, where end_date bounds ann_date
+        description="When each report is scheduled (pre_date) and came out (actual_date).",
+    ),
+    _announcement("forecast", "Earnings forecasts (业绩预告), every version.", 3500),
+    _announcement("express", "Preliminary earnings reports (业绩快报), every version.", 2000),
 ]
 
 DATASETS: dict[str, DatasetSpec] = {s.name: s for s in _SPECS}
@@ -117,6 +259,22 @@ def get(name: str) -> DatasetSpec:
         return DATASETS[name]
     except KeyError:
         raise UsageError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
+
+
+FALLBACK_ROW_CAP = 5000  # an API neo has no spec for and Tushare documents no cap for
+
+
+def row_cap(api: str, overrides: Mapping[str, int] | None = None) -> int:
+    """Rows per call of `api`: an override (the `row_caps` setting, a simulator option), else the
+    documented cap, else the assumption of the dataset that downloads through `api`. The client
+    pages by it and the simulator truncates by it, so both read it here."""
+    if overrides and api in overrides:
+        return overrides[api]
+    documented = api_fields().get(api, {}).get("max_rows")
+    if documented:
+        return int(documented)
+    spec = _BY_API.get(api)
+    return spec.row_cap if spec is not None and spec.api == api else FALLBACK_ROW_CAP
 
 
 def spec_for_api(api: str) -> DatasetSpec | None:

@@ -12,7 +12,7 @@ from datetime import time
 from enum import StrEnum
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,8 +26,9 @@ class Strategy(StrEnum):
     TRADE_DATE = "trade_date"  # one call per open trade date (whole market per call)
     WEEK_END = "week_end"  # one call per last open day of a week
     MONTH_END = "month_end"  # one call per last open day of a month
-    PERIOD = "period"  # one call per report period (quarter end) through the *_vip API
-    STOCK = "stock"  # one call per ts_code over a date window (APIs with no whole-market form)
+    PERIOD = "period"  # one call per report period (quarter end), whole market
+    CODE_WINDOWS = "code_windows"  # one call per code (e.g. an index) and calendar year or month
+    STOCK_HISTORY = "stock_history"  # one call per stock in stock_basic for its whole history
     SNAPSHOT = "snapshot"  # the whole table each time, replaced as a whole
 
 
@@ -52,6 +53,15 @@ class DatasetSpec:
     available_after: time | None = None  # Beijing time a trading day's data is published
     latest_key: tuple[str, ...] | None = None  # versioned datasets: one latest row per this key
     version_order: tuple[str, ...] = ()  # versioned datasets: columns ordering versions, newest last
+    # How the strategy spells its calls (see neo/strategies):
+    request_param: str | None = (
+        None  # PERIOD: the period param (default "period"); CODE_WINDOWS: the code param
+    )
+    codes_setting: str | None = None  # CODE_WINDOWS: the setting listing the codes (e.g. "indices")
+    window: Literal["year", "month"] = "year"  # CODE_WINDOWS: one call per code and this window
+    every_open_day: bool = False  # CODE_WINDOWS: a row per code on every open day, so a missing day is a gap
+    partitioned: bool = True  # False: one directory however many years (small datasets pulled per stock)
+    null_twin: str | None = None  # a reply may hold a row twice, once with this column null: keep the other
     description: str = ""
 
     @property
@@ -61,6 +71,26 @@ class DatasetSpec:
     @property
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
+
+    def drop_null_twins(self, table: pa.Table) -> pa.Table:
+        """Without the null_twin rows whose key, that column aside, has another row (NOTES.md:
+        namechange repeats a period with end_date null)."""
+        col = self.null_twin
+        if col is None or table.num_rows == 0 or table.column(col).null_count == 0:
+            return table
+        rest = [k for k in self.key if k != col]
+        idx = pa.array(range(table.num_rows), pa.int64())
+        keyed = (
+            table.select(rest).append_column("_i", idx).append_column("_null", pc.is_null(table.column(col)))
+        )
+        counts = keyed.group_by(rest).aggregate([("_i", "count")])
+        joined = keyed.join(counts, rest, join_type="left outer")
+        drop = pc.and_(joined.column("_null"), pc.greater(joined.column("_i_count"), 1))
+        dropped = pc.filter(joined.column("_i"), drop)
+        if len(dropped) == 0:
+            return table
+        keep = pc.invert(pc.is_in(idx, value_set=dropped.combine_chunks()))
+        return table.filter(keep)
 
     def conform(self, table: pa.Table) -> pa.Table:
         """Cast to exactly the declared schema: missing columns become typed nulls, extra ones go."""

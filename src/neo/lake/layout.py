@@ -35,7 +35,7 @@ def is_snapshot(spec: DatasetSpec) -> bool:
 
 
 def is_partitioned(spec: DatasetSpec) -> bool:
-    return spec.date_column is not None and not is_snapshot(spec)
+    return spec.date_column is not None and spec.partitioned and not is_snapshot(spec)
 
 
 def file_schema(spec: DatasetSpec) -> pa.Schema:

@@ -31,7 +31,7 @@ class SimpleDataProcessor:
 
     def process(self, table: pa.Table, spec: DatasetSpec) -> tuple[pa.Table, ProcessStats]:
         stats = ProcessStats(rows_in=table.num_rows)
-        typed = spec.conform(table)
+        typed = spec.drop_null_twins(spec.conform(table))
         valid = functools.reduce(pc.and_kleene, (pc.is_valid(typed[k]) for k in spec.key))
         kept = typed if pc.all(valid).as_py() is not False else typed.filter(valid)
         stats.null_key_rows = typed.num_rows - kept.num_rows

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from neo.app import AppContainer
 from neo.config import Settings
-from neo.datasets import get
+from neo.datasets import DATASETS, Strategy, get
 from neo.lake.catalog import sync
 from neo.lake.compact import CompactResult, PartitionResult
 from neo.lake.maintenance import due, maintain
@@ -40,9 +40,13 @@ class PlanResult:
     requests: list[Request] = field(default_factory=list)
 
 
-def ensure_calendar(container: AppContainer, planner: Planner) -> None:
-    """The trade calendar drives every plan: download it right here when it is missing or stale."""
-    for request in planner.snapshots_due(["trade_cal"]):
+def ensure_calendar(container: AppContainer, planner: Planner, datasets: list[str] | None = None) -> None:
+    """The trade calendar drives every plan, and the stock list the plans of per-stock datasets:
+    download them right here when they are missing or stale."""
+    needed = ["trade_cal"]
+    if any(get(n).strategy is Strategy.STOCK_HISTORY for n in datasets or DATASETS):
+        needed.append("stock_basic")
+    for request in planner.snapshots_due(needed):
         spec = get(request.dataset)
         result = store(
             download_batch(container.client, spec, request.params),
@@ -51,6 +55,8 @@ def ensure_calendar(container: AppContainer, planner: Planner) -> None:
             container.writer,
         )
         container.ledger.done(request.dataset, request.params, result.stats.rows_out)
+    planner.calendar.cache_clear()
+    planner.stock_codes.cache_clear()
 
 
 def plan(
@@ -72,7 +78,7 @@ def plan(
         queued_ttl=queued_ttl,
         refetch=refetch,
     )
-    ensure_calendar(container, planner)
+    ensure_calendar(container, planner, datasets)
     requests = planner.plan(datasets, start, end, codes)
     result = PlanResult(uuid.uuid4().hex[:12], requests)
     container.ledger.plan(result.plan_id, [(r.dataset, r.params) for r in requests])

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from neo.datasets import spec_for_api
+from neo.datasets import row_cap, spec_for_api
 from neo.datasets.spec import api_fields
 from neo.sim.market import Market
 from neo.sim.query import Tables, base_api, select
@@ -89,13 +89,7 @@ class SimConfig:
         return {k: rate / len(FAULT_KINDS) for k in FAULT_KINDS}
 
     def cap(self, api: str) -> int:
-        if api in self.caps:
-            return self.caps[api]
-        documented = api_fields()[api].get("max_rows")
-        if documented:
-            return int(documented)
-        spec = spec_for_api(api)
-        return spec.row_cap if spec is not None else 5000
+        return row_cap(api, self.caps)
 
 
 @dataclass

@@ -22,8 +22,8 @@ import pyarrow as pa
 
 from neo import logs
 from neo.config import Settings
-from neo.datasets import spec_for_api
-from neo.datasets.spec import api_fields, rows_to_table
+from neo.datasets import row_cap, spec_for_api
+from neo.datasets.spec import rows_to_table
 from neo.dates import fmt_day, parse_day
 from neo.errors import UsageError
 from neo.sources.errors import (
@@ -38,8 +38,6 @@ from neo.sources.errors import (
 from neo.sources.quota import QuotaGate
 
 log = logging.getLogger("neo.tushare")
-
-FALLBACK_ROW_CAP = 5000  # for APIs neo has no spec for; conservative, see neo.datasets
 
 
 @dataclass(frozen=True)
@@ -89,14 +87,8 @@ class TushareClient:
             self.stats[key] += n
 
     def row_cap(self, api: str) -> int:
-        """Rows per page of `api`: a setting, else the documented cap, else the dataset's assumption."""
-        if api in self.settings.row_caps:
-            return self.settings.row_caps[api]
-        documented = api_fields().get(api, {}).get("max_rows")
-        if documented:
-            return int(documented)
-        spec = spec_for_api(api)
-        return spec.row_cap if spec is not None and spec.api == api else FALLBACK_ROW_CAP
+        """Rows per page of `api` (see neo.datasets.row_cap)."""
+        return row_cap(api, self.settings.row_caps)
 
     # -- one call ----------------------------------------------------------------------------------
 

@@ -1,0 +1,64 @@
+"""One whole-market call per open day (daily, moneyflow...), per week's or month's last open day
+(weekly, monthly). With --codes: one call per stock and calendar year instead."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from neo.datasets import DatasetSpec
+from neo.dates import fmt_day
+from neo.pipeline.ledger import request_key
+from neo.strategies.base import Context, DownloadStrategy, Request, empty_requests
+from neo.strategies.code_windows import plan_windows
+
+
+class CalendarDays(DownloadStrategy):
+    needs_calendar = True
+
+    def __init__(self, which: Literal["all", "week", "month"]) -> None:
+        self.which = which
+
+    def days(self, ctx: Context, spec: DatasetSpec, calendar: list[date], end: date) -> list[date]:
+        """The dates this dataset has data for among `calendar`, up to what is published by `end`."""
+        last = ctx.last_available(spec, end)
+        days = [d for d in calendar if d <= last]
+        if self.which == "all":
+            return days
+        whole = ctx.calendar()  # the whole calendar: a week's or month's true last open day
+        if self.which == "week":
+            ends = {d.isocalendar()[:2]: d for d in whole}
+            return [d for d in days if ends[d.isocalendar()[:2]] == d]
+        month_ends = {(d.year, d.month): d for d in whole}
+        return [d for d in days if month_ends[(d.year, d.month)] == d]
+
+    def plan(
+        self, ctx: Context, spec: DatasetSpec, start: date, end: date, codes: list[str] | None
+    ) -> list[Request]:
+        if codes:
+            return plan_windows(ctx, spec, "ts_code", codes, "year", start, ctx.last_available(spec, end))
+        calendar = [d for d in ctx.calendar() if start <= d <= end]
+        entries = ctx.entries(spec)
+        present = ctx.present(spec)
+        out = []
+        for d in self.days(ctx, spec, calendar, end):
+            params = self.ledger_params(spec, d)
+            if not ctx.covered(entries.get(request_key(params)), d in present):
+                out.append(Request(spec.name, params))
+        return out
+
+    def missing(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[str]:
+        present = {d for d in ctx.present(spec) if d is not None}
+        if not present:
+            return []
+        first, last = min(present), max(present)
+        empty = empty_requests(ctx.entries(spec).values())
+        expected = self.days(ctx, spec, [d for d in calendar if first <= d <= last], last)
+        return [
+            fmt_day(d)
+            for d in expected
+            if d not in present and request_key(self.ledger_params(spec, d)) not in empty
+        ]
+
+    def ledger_params(self, spec: DatasetSpec, day: date) -> dict[str, str]:
+        return {"trade_date": fmt_day(day)}

@@ -1,0 +1,54 @@
+"""One whole-market call per report period (quarter end): statements through their *_vip APIs,
+forecasts, express reports, disclosure dates. The most recent `restatement_periods` are pulled
+again once older than `refresh_hours`, to pick up restatements and late filers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from neo.datasets import DatasetSpec
+from neo.dates import fmt_day
+from neo.pipeline.ledger import request_key
+from neo.strategies.base import Context, DownloadStrategy, Request, empty_requests
+
+
+def quarter_ends(first: date, last: date) -> list[date]:
+    out = []
+    for year in range(first.year, last.year + 1):
+        for month, day in ((3, 31), (6, 30), (9, 30), (12, 31)):
+            q = date(year, month, day)
+            if first <= q <= last:
+                out.append(q)
+    return out
+
+
+class Periods(DownloadStrategy):
+    def plan(
+        self, ctx: Context, spec: DatasetSpec, start: date, end: date, codes: list[str] | None
+    ) -> list[Request]:
+        periods = quarter_ends(start, end)
+        n = ctx.settings.restatement_periods
+        recent = set(periods[-n:]) if n else set()
+        entries = ctx.entries(spec)
+        present = ctx.present(spec)
+        out = []
+        for q in periods:
+            params = self.ledger_params(spec, q)
+            entry = entries.get(request_key(params))
+            if not ctx.covered(entry, q in present) or (q in recent and ctx.stale(entry)):
+                out.append(Request(spec.name, params))
+        return out
+
+    def missing(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[str]:
+        present = {d for d in ctx.present(spec) if d is not None}
+        if not present:
+            return []
+        empty = empty_requests(ctx.entries(spec).values())
+        return [
+            fmt_day(q)
+            for q in quarter_ends(min(present), max(present))
+            if q not in present and request_key(self.ledger_params(spec, q)) not in empty
+        ]
+
+    def ledger_params(self, spec: DatasetSpec, day: date) -> dict[str, str]:
+        return {spec.request_param or "period": fmt_day(day)}
