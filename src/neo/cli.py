@@ -112,6 +112,14 @@ def download(
     codes: CodesOpt = None,
     retry_failed: RetryOpt = False,
     refetch: RefetchOpt = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Only print the plan: calls per API and how long the quotas make them take "
+            "(fetches the trade calendar and stock list first if missing).",
+        ),
+    ] = False,
 ) -> None:
     """Plan, download and write everything missing, with live progress, then sync.
 
@@ -122,12 +130,25 @@ def download(
     partition holds more than compact_after_files new files (a history download, or a week of
     daily runs), so queries read a few large files.
     """
+    from rich.console import Console
+    from rich.table import Table
+
     from neo.app import AppContainer
     from neo.pipeline.runner import download as run_download
+    from neo.pipeline.runner import dry_run as run_dry_run
 
     args = _plan_args(datasets, start, end, codes)
     with AppContainer() as container:
         container.settings.token_value()  # fail now, not in a worker, when there is no token
+        if dry_run:
+            plan = run_dry_run(container, retry_failed=retry_failed, refetch=refetch, **args)  # type: ignore[arg-type]
+            table = Table("API", "datasets", "calls", "quota/min", "time at quota")
+            for a in plan.apis:
+                per_min = f"{a.quota * 60 / container.settings.quota_window:.0f}" if a.quota else "unlimited"
+                table.add_row(a.api, ", ".join(a.datasets), f"{a.calls:,}", per_min, f"{a.minutes:.1f} min")
+            Console().print(table)
+            print(plan.line())
+            return
         summary = run_download(container, retry_failed=retry_failed, refetch=refetch, **args)  # type: ignore[arg-type]
     state = "interrupted" if summary.interrupted else "done"
     print(

@@ -24,6 +24,7 @@ from neo.lake.catalog import sync
 from neo.lake.compact import CompactResult, PartitionResult
 from neo.lake.maintenance import due, maintain
 from neo.pipeline.backends import backend_for
+from neo.pipeline.estimate import Estimate, estimate
 from neo.pipeline.ingest import download as download_batch
 from neo.pipeline.ingest import store
 from neo.pipeline.ledger import DatasetProgress
@@ -140,6 +141,23 @@ class Summary:
         return sum(p.rows for p in self.progress.values())
 
 
+def dry_run(
+    container: AppContainer,
+    datasets: list[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    codes: list[str] | None = None,
+    retry_failed: bool = False,
+    refetch: bool = False,
+) -> Estimate:
+    """`neo download --dry-run`: the plan's calls and time at the quotas, nothing queued. It does
+    fetch the trade calendar (and the stock list for per-stock datasets) when missing: every plan
+    is made of them."""
+    planner = Planner(container.settings, container.ledger, retry_failed=retry_failed, refetch=refetch)
+    ensure_calendar(container, planner, datasets)
+    return estimate(planner.plan(datasets, start, end, codes), container.settings)
+
+
 def download(
     container: AppContainer,
     datasets: list[str] | None = None,
@@ -162,6 +180,7 @@ def download(
     interrupted = False
     with consumers(pipeline, s.fast_workers, s.slow_workers):
         result = plan(container, pipeline, datasets, start, end, codes, retry_failed, refetch=refetch)
+        console.print(estimate(result.requests, s).line())
         progress: dict[str, DatasetProgress] = {}
         try:
             with Live(console=console, refresh_per_second=4, transient=False) as live:
