@@ -101,6 +101,35 @@ def _compact(settings: Settings, console: Console) -> None:
     )
 
 
+# A research question that needs the research datasets: benchmark, membership and tradability.
+EXCESS_RETURN = """
+WITH members AS (  -- the latest CSI 300 snapshot
+    SELECT con_code AS ts_code, weight FROM index_weight
+    WHERE index_code = '000300.SH'
+      AND trade_date = (SELECT max(trade_date) FROM index_weight WHERE index_code = '000300.SH')
+), month AS (
+    SELECT trade_date FROM index_daily
+    WHERE ts_code = '000300.SH' AND trade_date > (SELECT max(trade_date) FROM index_daily) - INTERVAL 30 DAY
+), tradable AS (
+    SELECT d.ts_code, d.trade_date, d.pct_chg, i.pct_chg AS index_pct
+    FROM daily d
+    JOIN members USING (ts_code)
+    JOIN month USING (trade_date)
+    JOIN index_daily i ON i.ts_code = '000300.SH' AND i.trade_date = d.trade_date
+    LEFT JOIN stk_limit l ON l.ts_code = d.ts_code AND l.trade_date = d.trade_date
+    WHERE d.close < coalesce(l.up_limit, 'inf'::DOUBLE)
+      AND NOT EXISTS (SELECT 1 FROM suspend_d s WHERE s.ts_code = d.ts_code
+                      AND s.trade_date = d.trade_date AND s.suspend_type = 'S')
+)
+SELECT t.ts_code, s.name, round(any_value(m.weight), 2) AS weight, count(*) AS days,
+       round(100 * (exp(sum(ln(1 + t.pct_chg / 100))) - 1), 2) AS stock_pct,
+       round(100 * (exp(sum(ln(1 + t.index_pct / 100))) - 1), 2) AS index_pct,
+       round(stock_pct - index_pct, 2) AS excess_pct
+FROM tradable t JOIN members m USING (ts_code) JOIN stock_basic s USING (ts_code)
+GROUP BY t.ts_code, s.name ORDER BY excess_pct DESC LIMIT 5
+"""
+
+
 def _questions(settings: Settings, console: Console) -> None:
     con = connect(settings)
     try:
@@ -145,6 +174,13 @@ def _questions(settings: Settings, console: Console) -> None:
             rich_table(
                 restated,
                 title="a restated income statement: every version in income, the latest in income_latest",
+            )
+        )
+        console.print(
+            rich_table(
+                con.sql(EXCESS_RETURN).to_arrow_table(),
+                title="CSI 300 members over the last month: return against the index (compounded, %), "
+                "leaving out suspended days and days closed at the up limit (not tradable for a buyer)",
             )
         )
     finally:
