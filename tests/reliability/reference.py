@@ -9,11 +9,12 @@ simulator last served. Nothing here reads neo's lake, ledger or client.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import pyarrow as pa
 
+from neo.config import DEFAULT_INDICES
 from neo.datasets import DATASETS, DatasetSpec, Strategy
 from neo.datasets.spec import rows_to_table
 from neo.sim.server import Simulator
@@ -22,6 +23,17 @@ from neo.sim.server import Simulator
 def _calendar(sim: Simulator) -> list[date]:
     _, rows = sim.expected("trade_cal", {"exchange": "SSE"})
     return sorted(date(int(d[:4]), int(d[4:6]), int(d[6:])) for _, d, is_open, _ in rows if is_open == "1")
+
+
+def _months(start: date, end: date) -> list[tuple[date, date]]:
+    out = []
+    for y in range(start.year, end.year + 1):
+        for m in range(1, 13):
+            first = date(y, m, 1)
+            last = date(y + (m == 12), m % 12 + 1, 1) - timedelta(days=1)
+            if last >= date(start.year, start.month, 1) and first <= end:
+                out.append((first, last))
+    return out
 
 
 def requests(sim: Simulator, spec: DatasetSpec, start: date, end: date) -> list[dict[str, str]]:
@@ -33,7 +45,25 @@ def requests(sim: Simulator, spec: DatasetSpec, start: date, end: date) -> list[
             for y in range(start.year, end.year + 1)
             for m, d in ((3, 31), (6, 30), (9, 30), (12, 31))
         ]
-        return [{"period": q.strftime("%Y%m%d")} for q in ends if start <= q <= end]
+        param = spec.request_param or "period"
+        return [{param: q.strftime("%Y%m%d")} for q in ends if start <= q <= end]
+    if spec.strategy is Strategy.CODE_WINDOWS:  # per index of the default setting and window
+        if spec.window == "year":
+            windows = [(date(y, 1, 1), date(y, 12, 31)) for y in range(start.year, end.year + 1)]
+        else:
+            windows = _months(start, end)
+        return [
+            {spec.request_param or "ts_code": code, "start_date": f"{lo:%Y%m%d}", "end_date": f"{hi:%Y%m%d}"}
+            for code in DEFAULT_INDICES
+            for lo, hi in windows
+        ]
+    if spec.strategy is Strategy.STOCK_HISTORY:  # per stock ever listed by `end`
+        codes = set()
+        for status in ("L", "D", "P", "G"):
+            names, rows = sim.expected("stock_basic", {"list_status": status})
+            at = names.index("list_date")
+            codes |= {r[0] for r in rows if r[at] is not None and r[at] <= f"{end:%Y%m%d}"}
+        return [{"ts_code": c} for c in sorted(codes)]
     calendar = _calendar(sim)
     if spec.strategy is Strategy.WEEK_END:
         last = {d.isocalendar()[:2]: d for d in calendar}
@@ -51,7 +81,7 @@ def expected_table(sim: Simulator, spec: DatasetSpec, start: date, end: date) ->
     for params in requests(sim, spec, start, end):
         for call in spec.snapshot_calls:
             names, items = sim.expected(spec.api, {**call, **params})
-            tables.append(spec.conform(rows_to_table(names, items, spec)))
+            tables.append(spec.drop_null_twins(spec.conform(rows_to_table(names, items, spec))))
     return pa.concat_tables(tables) if tables else spec.schema.empty_table()
 
 
