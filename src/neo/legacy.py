@@ -22,6 +22,7 @@ import pyarrow as pa
 from neo.config import Settings
 from neo.datasets import DATASETS, DatasetSpec, get
 from neo.errors import SchemaError, UsageError
+from neo.lake import engine
 
 ALIAS = "neo_legacy"  # the attached legacy database; unlike `legacy` it cannot shadow a dataset view
 DATE_FORMATS = "['%Y%m%d', '%Y-%m-%d']"
@@ -108,14 +109,6 @@ def check_file(path: Path) -> None:
         raise UsageError(f"{path} is not a DuckDB database file")
 
 
-def configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Spill under the data root rather than into the working directory; never fetch extensions
-    (a stray SQLite or Postgres file must fail plainly, not trigger a download)."""
-    con.execute("SET autoinstall_known_extensions = false")
-    con.execute("SET autoload_known_extensions = false")
-    con.execute(f"SET temp_directory = {lit(str((settings.home / 'tmp').resolve()))}")
-
-
 def attach(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Attach the legacy database read-only as ALIAS: it is read, never changed."""
     check_file(path)
@@ -126,9 +119,8 @@ def attach(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 def open_legacy(path: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+    con = engine.connect(settings)
     try:
-        configure(con, settings)
         attach(con, path)
     except BaseException:
         con.close()

@@ -32,12 +32,11 @@ from rich.table import Table
 from neo.app import AppContainer
 from neo.config import Settings
 from neo.datasets import DATASETS, DatasetSpec, get
-from neo.lake import layout, manifest
+from neo.lake import engine, layout, manifest
 from neo.lake.catalog import dataset_view, ensure_placeholders, read_files
 from neo.legacy import (
     LegacyTable,
     attach,
-    configure,
     find_tables,
     first_line,
     lit,
@@ -155,9 +154,8 @@ def compare_legacy(
 ) -> LegacyReport:
     """Compare each legacy table with its dataset in the lake (all mapped tables, or `datasets`);
     `on_dataset` is told of each dataset before its comparison starts."""
-    con = duckdb.connect()
+    con = engine.connect(settings)
     try:
-        configure(con, settings)
         attach(con, legacy)
         mapping = find_tables(con, settings, datasets)
         report = LegacyReport(legacy, unknown_tables=mapping.unknown, absent=mapping.absent)
@@ -386,9 +384,8 @@ def _check_view(settings: Settings, spec: DatasetSpec, health: DatasetHealth, ex
     """Duplicate and conflicting keys, through the dataset's own view on a connection of its own (a
     bad file elsewhere in the lake must not stop this dataset's checks). Returns the dates present."""
     key = ", ".join(q(k) for k in spec.key)
-    con = duckdb.connect()
+    con = engine.connect(settings)
     try:
-        configure(con, settings)
         con.execute(f"CREATE VIEW {q(spec.name)} AS {dataset_view(settings.lake_dir, spec)}")
         row = con.execute(f"SELECT count(*) FROM {q(spec.name)}").fetchone()
         health.rows = int(row[0]) if row else 0

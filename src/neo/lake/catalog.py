@@ -23,7 +23,7 @@ import duckdb
 
 from neo.config import Settings
 from neo.datasets import DATASETS, DatasetSpec
-from neo.lake import layout, manifest
+from neo.lake import engine, layout, manifest
 from neo.lake.writer import ParquetWriter
 
 STORAGE_VERSION = "v1.0.0"
@@ -149,7 +149,7 @@ def open_lake(settings: Settings) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with metadata.db's views: for neo's own reads of the lake,
     which must not depend on metadata.db being present or current."""
     ensure_placeholders(settings)
-    con = duckdb.connect()
+    con = engine.connect(settings)
     for name, sql in views(settings.lake_dir).items():
         con.execute(f"CREATE VIEW {q(name)} AS {sql}")
     return con
@@ -164,7 +164,7 @@ def sync(settings: Settings) -> SyncResult:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     all_views = views(lake)
     try:
-        con = duckdb.connect()
+        con = engine.connect(settings)
         try:
             con.execute(f"ATTACH {lit(str(tmp))} AS neo_meta (STORAGE_VERSION {lit(STORAGE_VERSION)})")
             con.execute("USE neo_meta")

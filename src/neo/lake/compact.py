@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from neo.config import Settings
 from neo.datasets import DATASETS, DatasetSpec
 from neo.errors import NeoError, unreadable
-from neo.lake import catalog, layout, manifest
+from neo.lake import catalog, engine, layout, manifest
 from neo.lake.catalog import lit, q
 from neo.lake.writer import ParquetWriter
 
@@ -167,13 +167,12 @@ def _engine(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection limited to the configured memory, spilling under the data root."""
     spill = settings.home / "tmp" / f"compact-{os.getpid()}-{secrets.token_hex(4)}"
     spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(
-        config={
-            "memory_limit": settings.compact_memory_limit,
-            "threads": settings.compact_threads,
-            "temp_directory": str(spill),
-            "preserve_insertion_order": True,  # COPY writes rows in ORDER BY order
-        }
+    con = engine.connect(
+        settings,
+        memory_limit=settings.compact_memory_limit,
+        threads=settings.compact_threads,
+        temp_directory=str(spill),  # its own, removed with it
+        preserve_insertion_order=True,  # COPY writes rows in ORDER BY order
     )
     try:
         yield con

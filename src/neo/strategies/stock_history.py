@@ -36,7 +36,9 @@ class StockHistory(DownloadStrategy):
                 and entry.finished_at is not None
                 and date.fromtimestamp(entry.finished_at) > delisted
             )
-            due = not ctx.covered(entry, code in in_lake) or (not finished_after_delisting and ctx.stale(entry, hours))
+            due = not ctx.covered(entry, code in in_lake) or (
+                not finished_after_delisting and ctx.stale(entry, hours)
+            )
             if due:
                 out.append(Request(spec.name, params))
         return out
