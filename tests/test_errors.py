@@ -35,6 +35,7 @@ NOTES_TABLE = [
     (50101, "服务器错误，请稍后再试！期待您能把错误反馈给我们，谢谢！", e.TransientError),
     (-1000, "系统内部错误", e.BadRequestError),
     (40101, "您的IP数量超限，最大数量为2个！", e.CredentialError),
+    (40101, "ts_code required", e.BadRequestError),  # not the token: a call without a needed param
     (12345, "something new", e.TransientError),  # unknown: retried a bounded number of times, then loud
 ]
 

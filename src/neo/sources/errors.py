@@ -74,6 +74,9 @@ _RULES: list[tuple[re.Pattern[str], type[TushareError], str]] = [
         "the account has no permission for this API",
     ),
     (re.compile(r"不包含字段"), BadRequestError, "unknown field requested"),
+    # A call without a parameter the API needs (e.g. index_daily without ts_code) is answered with
+    # code 40101 and English text (waditu/tushare#1492): not a token problem.
+    (re.compile(r"\brequired\b"), BadRequestError, "a required parameter is missing"),
     (re.compile(r"数据库异常"), TransientError, "server database error"),
     (re.compile(r"服务器错误"), TransientError, "server error"),
     (re.compile(r"系统内部错误"), BadRequestError, "the server rejected the request as malformed"),
