@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from neo.sim import calendar as cal
+from neo.sim.limits import board_kind, free_days, limit_cents, limit_pct, st_matrix
 from neo.sim.state import Dataset, Frame, State, api_fields, empty, obj, readonly, salt
 from neo.sim.universe import BOARDS, annual, econ
 
@@ -45,7 +46,8 @@ def _build_bars(s: State) -> dict[str, Any]:
     ipo_day = np.zeros((n, T), dtype=bool)
     if u.ipo.any():
         ipo_day[np.flatnonzero(u.ipo), u.list_idx[u.ipo]] = True
-    suspended &= ~ipo_day
+    free = free_days(s)
+    suspended &= ~free  # never suspended on an IPO's limit-free days (see neo.sim.limits)
     traded = alive & ~suspended
     del suspended
 
@@ -66,11 +68,14 @@ def _build_bars(s: State) -> dict[str, Any]:
     is_ex = steps > 1.0
     del steps
 
-    # hfq log-price walk, time-major so that each step touches contiguous memory.
+    # hfq log-price walk, time-major so that each step touches contiguous memory. Each day's
+    # return is clipped to that day's limit in log space, then the raw close (hfq / adj_factor,
+    # rounded to 0.01) is clamped to the exact stk_limit prices of its raw pre_close, and the walk
+    # continues from that raw close: no rounding can push a close past a limit.
     rng = s.rng(salt("walk"))
-    board_lim = np.array([BOARDS[b].limit for b in u.board])
+    kind = board_kind(s)
+    st_tm = np.ascontiguousarray(st_matrix(s).T)
     growth = np.array([BOARDS[b].growth for b in u.board])
-    up, dn = np.log1p(board_lim), np.log1p(-board_lim)
     pop = np.where(growth, np.log1p(rng.uniform(0.0, 1.5, size=n)), np.log1p(rng.uniform(0.15, 0.44, size=n)))
     L0 = np.log(u.price0 * u.adj_base)
     target = L0 + np.where(u.ipo, pop, 0.0)
@@ -78,44 +83,63 @@ def _build_bars(s: State) -> dict[str, Any]:
     eps = rng.standard_normal((T, n))
     eps *= e["sigma"]
     eps += mkt[:, None] * e["beta"][None, :]
+    # Rare news shocks: what drives most limit-up / limit-down closes.
+    jr = s.rng(salt("jumps"))
+    shock = jr.random((T, n)) < 0.01
+    eps[shock] += jr.normal(0.0, 0.08, size=int(shock.sum()))
+    del shock
     traded_tm = np.ascontiguousarray(traded.T)
     ipo_tm = np.ascontiguousarray(ipo_day.T)
+    free_tm = np.ascontiguousarray(free.T)
+    adj_tm = np.ascontiguousarray(adj.T)
+    close_c = np.zeros((T, n), dtype=np.int32)  # raw close in cents on traded days
+    pre_c = np.zeros((T, n), dtype=np.int32)  # raw pre_close in cents on traded days
     kappa = 0.004
     L = L0.copy()
-    Lmat = eps  # reused in place: row t becomes the log price after day t
+    last_close = np.round(u.price0, 2)
+    last_adj = u.adj_base.astype(np.float64)
+    Lmat = eps  # reused in place: row t becomes the log hfq price after day t
     for t in range(T):
-        r = np.clip(eps[t] - kappa * (L - target), dn, up)
+        pct = limit_pct(kind, s.ords[t], st_tm[t])
+        r = np.clip(eps[t] - kappa * (L - target), np.log1p(-pct / 100.0), np.log1p(pct / 100.0))
         r = np.where(ipo_tm[t], pop, r)
-        L += np.where(traded_tm[t], r, 0.0)
+        a_t = adj_tm[t]
+        pre = np.maximum(np.round(last_close * last_adj / a_t, 2), 0.01)
+        p_c = np.rint(pre * 100.0).astype(np.int64)
+        c = np.maximum(np.rint(np.exp(L + r) / a_t * 100.0), 1.0).astype(np.int64)
+        up_c, dn_c = limit_cents(p_c, pct)
+        c = np.where(free_tm[t], c, np.clip(c, dn_c, up_c))
+        tr = traded_tm[t]
+        close_c[t] = np.where(tr, c, 0)
+        pre_c[t] = np.where(tr, p_c, 0)
+        last_close = np.where(tr, c / 100.0, last_close)
+        last_adj = np.where(tr, a_t, last_adj)
+        L = np.where(tr, np.log(last_close * a_t), L)
         Lmat[t] = L
-    del traded_tm, ipo_tm
+    del traded_tm, ipo_tm, free_tm, adj_tm, st_tm
 
     # ---- flat rows: stock-major, time-ascending ----
     s_idx, t_idx = np.nonzero(traded)
     s_idx = s_idx.astype(np.int32)
     t_idx = t_idx.astype(np.int32)
     nrow = len(s_idx)
-    adj_r = adj[s_idx, t_idx]
-    close = np.maximum(np.round(np.exp(Lmat[t_idx, s_idx]) / adj_r, 2), 0.01)
+    close = close_c[t_idx, s_idx] / 100.0
+    pre_cents = pre_c[t_idx, s_idx].astype(np.int64)
+    pre_close = pre_cents / 100.0
+    del close_c, pre_c
     first = np.ones(nrow, dtype=bool)
     first[1:] = s_idx[1:] != s_idx[:-1]
-    prev_close = np.empty(nrow)
-    prev_adj = np.empty(nrow)
-    prev_close[1:] = close[:-1]
-    prev_adj[1:] = adj_r[:-1]
-    fs = s_idx[first]
-    prev_close[first] = np.round(u.price0[fs], 2)
-    prev_adj[first] = u.adj_base[fs]
-    pre_close = np.maximum(np.round(prev_close * prev_adj / adj_r, 2), 0.01)
-    del prev_close, prev_adj
     change = np.round(close - pre_close, 2)
     pct_chg = np.round(change / pre_close * 100.0, 4)
 
     is_ipo_row = ipo_day[s_idx, t_idx]
-    lim_up = np.where(is_ipo_row, np.where(growth[s_idx], 3.0, 0.44), board_lim[s_idx])
-    lim_dn = np.where(is_ipo_row, np.where(growth[s_idx], 0.9, 0.36), board_lim[s_idx])
-    hi_cap = pre_close * (1.0 + lim_up)
-    lo_cap = pre_close * (1.0 - lim_dn)
+    # Limit-bound days: high/low/open stay within the exact stk_limit prices (on the 0.01 grid, so
+    # rounding and min/max keep them inside). IPO free days: wide caps, as a real debut allows.
+    up_c, dn_c = limit_cents(pre_cents, limit_pct(kind[s_idx], s.ords[t_idx], st_matrix(s)[s_idx, t_idx]))
+    is_free = free[s_idx, t_idx]
+    hi_cap = np.where(is_free, pre_close * np.where(growth[s_idx], 4.0, 1.44), up_c / 100.0)
+    lo_cap = np.where(is_free, pre_close * np.where(growth[s_idx], 0.1, 0.64), dn_c / 100.0)
+    del up_c, dn_c, is_free, pre_cents
     logret = np.log(close / pre_close)
     rng = s.rng(salt("ohlc"))
     gap = rng.normal(0.0, 0.008, size=nrow) + 0.25 * logret
@@ -248,6 +272,9 @@ def _build_bars(s: State) -> dict[str, Any]:
         "adj_factor": readonly(adj_factor),
         "s_idx": s_idx,
         "t_idx": t_idx,
+        "alive": alive,  # (stocks x open days) listed and not delisted
+        "traded": traded,  # ... and not suspended: exactly the daily rows
+        "free": free,  # IPO days without a price limit
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from neo.sim import bars, statements, universe
+from neo.sim import bars, statements, tradability, universe
 from neo.sim.state import Dataset
 
 __all__ = ["DATASETS", "base_api", "lookup"]
@@ -19,6 +19,7 @@ _FAMILIES: tuple[tuple[Dataset, ...], ...] = (
     universe.DATASETS,
     bars.DATASETS,
     statements.DATASETS,
+    tradability.DATASETS,
 )
 
 
