@@ -3,12 +3,15 @@
 ``Market(stocks, start, end, seed)`` builds, lazily and once, column frames for the market APIs
 (``stock_basic``, ``trade_cal``, ``daily``, ``adj_factor``, ``daily_basic``, ``weekly``, ``monthly``)
 and, per report period, for the statement APIs (``income``, ``balancesheet``, ``cashflow``,
-``fina_indicator``; a ``_vip`` suffix is accepted and ignored).
+``fina_indicator``; a ``_vip`` suffix is accepted and ignored), plus the tradability APIs
+(``namechange``, ``stk_limit``, ``suspend_d``, ``moneyflow``: see ``neo.sim.tradability``).
 
 Layout: ``Market`` is a facade over one ``neo.sim.state.State`` (range, seed, trade days, universe,
 keyed rngs, build-once cache). Each family of data is a generator module of plain functions of that
 state: ``universe`` (stock_basic, trade_cal, per-stock economics), ``bars`` (daily, adj_factor,
-daily_basic, weekly, monthly), ``statements`` (income, balancesheet, cashflow, fina_indicator).
+daily_basic, weekly, monthly), ``statements`` (income, balancesheet, cashflow, fina_indicator),
+``limits`` (the price-limit rule, IPO free days, ST spells), ``tradability`` (namechange, stk_limit,
+suspend_d, moneyflow).
 Each module declares the APIs it serves in ``DATASETS``; ``neo.sim.registry`` collects them, and
 both this facade and ``neo.sim.query`` read that one registry.
 
@@ -35,11 +38,17 @@ Model, in brief:
   000/001/002, ChiNext 300, BSE 8xxxxx/920xxx). About 8% IPO inside ``[start, end]``, 5% delist
   inside it (status 'D', no bar on or after ``delist_date``), two are paused ('P': suspended from
   some day to ``end``) when ``stocks >= 20``. ``list_status`` is as of ``end``.
-- Prices: an hfq (back-adjusted) log random walk with a market factor, daily sd about 2.5%, mild
-  mean reversion, each day's return clipped to the board's price limit (10%, 20% for 688/300, 30%
-  for BSE; IPO days are free of limits on the growth boards, +44% on main boards). Raw prices are
-  hfq / adj_factor rounded to 0.01, so pre_close on ex-dividend days is the ex-rights price
+- Prices: an hfq (back-adjusted) log random walk with a market factor, daily sd about 2.5%, rare
+  news shocks (1% of days, sd 8%), mild mean reversion. Each day's return is clipped to that day's
+  limit (``limits.limit_pct``: board, date, ST), then the raw close (hfq / adj_factor rounded to
+  0.01) is clamped to the exact stk_limit prices of its raw pre_close and the walk continues from
+  it, so close/open/high/low never breach a limit and some days close exactly on one. IPO days
+  free of limits (``limits.free_days``) have wide caps instead (debut pop up to +150% on growth
+  boards, +44% on main boards). pre_close on ex-dividend days is the ex-rights price
   ``round(close_prev * adj_prev / adj_today, 2)`` and equals the previous close on other days.
+- ST: ST / *ST spells of 150-900 days on about 3-4% of stock-days, mostly after loss years; main
+  board (and ChiNext before 2020-08-24) limit 5% on those days; names in namechange and
+  stock_basic carry the prefix.
 - Suspensions: random spells of 1-10 days on about 1.5% of stock-days. ``daily`` and
   ``daily_basic`` have no row on them; ``adj_factor`` does (it has a row for every open day from
   listing to delisting / ``end``).
