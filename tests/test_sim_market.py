@@ -93,6 +93,8 @@ def check_invariants(m: Market) -> None:
             assert col.ndim == 1 and len(col) == n, (api, name)
             if typ == "float":
                 assert col.dtype == np.float64, (api, name)
+            elif typ == "int":
+                assert col.dtype == np.int64, (api, name)
             else:
                 assert col.dtype == object, (api, name)
                 assert all(v is None or type(v) is str for v in col.tolist()), (api, name)
@@ -282,8 +284,9 @@ def test_universe_mixes_boards() -> None:
             code[:3], "北交所" if code.endswith(".BJ") else "主板"
         )
         assert b["market"][i] == market
-        assert 2 <= len(b["name"][i]) <= 4
-        assert b["cnspell"][i].isascii() and len(b["cnspell"][i]) == len(b["name"][i])
+        plain = b["name"][i].removeprefix("*ST").removeprefix("ST")  # stocks ST at end carry it
+        assert 2 <= len(plain) <= 4
+        assert b["cnspell"][i].isascii() and len(b["cnspell"][i]) == len(plain)
     assert len(set(b["name"].tolist())) == 300
     assert set(b["curr_type"].tolist()) == {"CNY"}
     assert set(b["is_hs"].tolist()) <= {"N", "H", "S"}

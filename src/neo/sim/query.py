@@ -13,31 +13,13 @@ from typing import Any
 import numpy as np
 
 from neo.sim.market import Frame, Market
+from neo.sim.registry import base_api, lookup
 
-STATEMENTS = ("income", "balancesheet", "cashflow", "fina_indicator")
-MARKET = ("daily", "adj_factor", "daily_basic", "weekly", "monthly")
-# The column start_date/end_date filter on, per API (NOTES.md: statements filter on the
-# announcement date, fina_indicator on the report period).
-RANGE_COLUMN = {
-    **{a: "trade_date" for a in MARKET},
-    "trade_cal": "cal_date",
-    "income": "ann_date",
-    "balancesheet": "ann_date",
-    "cashflow": "ann_date",
-    "fina_indicator": "end_date",
-}
-# Defaults the real service applies when a param is absent.
-DEFAULTS = {
-    "stock_basic": {"list_status": "L"},
-    "trade_cal": {"exchange": "SSE"},
-    "income": {"report_type": "1"},
-    "balancesheet": {"report_type": "1"},
-    "cashflow": {"report_type": "1"},
-}
+__all__ = ["MissingParam", "Tables", "base_api", "index_frame", "select"]
 
 
-def base_api(api: str) -> str:
-    return api.removesuffix("_vip")
+class MissingParam(LookupError):
+    """A call lacks a param the API requires (``Dataset.required``); args[0] names the group."""
 
 
 @dataclass
@@ -93,13 +75,16 @@ class Tables:
             hit = self._cache.get(key)
         if hit is not None:
             return hit
-        if api in STATEMENTS:
-            built = index_frame(self.market.statement(api, period), RANGE_COLUMN[api])
+        ds = lookup(api)
+        if ds is None:
+            raise ValueError(f"unknown api {api!r}")
+        if ds.per_period:
+            built = index_frame(self.market.statement(api, period), ds.range_column)
         else:
-            built = index_frame(self.market.frame(api), RANGE_COLUMN.get(api))
+            built = index_frame(self.market.frame(api), ds.range_column)
         with self._lock:
-            if api in STATEMENTS and len(self._cache) > 256:  # bound memory of per-period frames
-                for k in [k for k in self._cache if k[0] in STATEMENTS][:64]:
+            if ds.per_period and len(self._cache) > 256:  # bound memory of per-period frames
+                for k in [k for k in self._cache if k[1]][:64]:
                     del self._cache[k]
             return self._cache.setdefault(key, built)
 
@@ -111,10 +96,19 @@ def _values(v: Any) -> list[str]:
 
 
 def select(tables: Tables, api: str, params: dict[str, Any]) -> tuple[Frame, np.ndarray]:
-    """Rows of `api` matching `params` (unknown or null params ignored), newest first."""
+    """Rows of `api` matching `params` (unknown or null params ignored), newest first.
+
+    Raises MissingParam when a param the API requires is absent."""
     base = base_api(api)
-    params = {**DEFAULTS.get(base, {}), **{k: v for k, v in params.items() if v not in (None, "")}}
-    if base in STATEMENTS:
+    ds = lookup(base)
+    if ds is None:
+        raise ValueError(f"unknown api {api!r}")
+    given = {k: v for k, v in params.items() if v not in (None, "")}
+    for group in ds.required:
+        if not any(p in given for p in group):
+            raise MissingParam(",".join(group))
+    params = {**ds.defaults, **given}
+    if ds.per_period:
         periods = _values(params["period"]) if "period" in params else tables.market.periods()
         frames, rows = [], []
         for ix in (tables.get(base, p) for p in sorted(periods, reverse=True)):

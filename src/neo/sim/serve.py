@@ -8,7 +8,7 @@ from rich.console import Console
 
 from neo.dates import parse_day
 from neo.errors import UsageError
-from neo.sim.query import MARKET
+from neo.sim.registry import DATASETS
 from neo.sim.server import FAULT_KINDS, SimConfig, SimHTTPServer, Simulator
 
 
@@ -58,8 +58,9 @@ def serve_forever(*, host: str, port: int, **flags: object) -> None:
     console = Console(stderr=True)
     started = time.perf_counter()
     sim = Simulator(config)
-    for api in MARKET:  # build the market now, so the first calls are not slow
-        sim.tables.get(api)
+    for ds in DATASETS.values():  # build the bars now, so the first calls are not slow
+        if ds.eager:
+            sim.tables.get(ds.api)
     try:
         server = SimHTTPServer(sim, host, port)
     except OSError as exc:

@@ -27,7 +27,7 @@ import orjson
 from neo.datasets import row_cap, spec_for_api
 from neo.datasets.spec import api_fields
 from neo.sim.market import Market
-from neo.sim.query import Tables, base_api, select
+from neo.sim.query import MissingParam, Tables, base_api, select
 
 log = logging.getLogger("neo.sim")
 
@@ -218,7 +218,12 @@ class Simulator:
             names = self._fields(api, req.get("fields"))
         except LookupError as exc:
             return self._error(api, -2001, MSG_FIELD.format(api=api, field=exc.args[0]))
-        body = self._answer(api, params, names)
+        try:
+            body = self._answer(api, params, names)
+        except MissingParam:
+            # A required param is absent (e.g. index_daily without ts_code): NOTES.md's class for
+            # a request to fix is -1000 系统内部错误.
+            return self._error(api, -1000, MSG_INTERNAL)
         delay = self.config.latency_ms / 1000
         if fault == "slow":
             self._count("fault_slow")
