@@ -80,6 +80,7 @@ import numpy as np
 
 from neo.datasets.spec import api_fields as shipped_fields
 from neo.sim import calendar as cal
+from neo.sim import index as sim_index
 
 __all__ = ["FRAME_APIS", "STATEMENT_APIS", "Frame", "Market", "api_fields"]
 
@@ -368,7 +369,9 @@ class Market:
     # ---------------------------------------------------------------------------------- public API
 
     def frame(self, api: str) -> Frame:
-        """The whole table of a market API (see FRAME_APIS) as a read-only frame."""
+        """The whole table of a market API (see FRAME_APIS, sim_index.INDEX_APIS) as a read-only frame."""
+        if api in sim_index.INDEX_APIS:
+            return sim_index.frame(self, api)
         builders: dict[str, Callable[[], Frame]] = {
             "stock_basic": lambda: self._u.basic,
             "trade_cal": self._build_trade_cal,

@@ -25,6 +25,8 @@ RANGE_COLUMN = {
     "balancesheet": "ann_date",
     "cashflow": "ann_date",
     "fina_indicator": "end_date",
+    "index_daily": "trade_date",
+    "index_weight": "trade_date",
 }
 # Defaults the real service applies when a param is absent.
 DEFAULTS = {
@@ -33,7 +35,25 @@ DEFAULTS = {
     "income": {"report_type": "1"},
     "balancesheet": {"report_type": "1"},
     "cashflow": {"report_type": "1"},
+    "index_basic": {"market": "SSE"},  # the doc: an omitted market means SSE
+    "index_classify": {"src": "SW2021"},  # undocumented default (NOTES: always pass src)
+    "index_member_all": {"is_new": "Y"},  # the doc: is_new defaults to Y (drops history)
 }
+# Params without which the real service refuses the call (only where NOTES.md says so; index_weight
+# also answers without index_code, per trade_date, so it is not listed).
+REQUIRED = {"index_daily": ("ts_code",)}
+# The real reply to a call missing a required param (waditu/tushare#1492: code 40101, "ts_code required").
+MISSING_CODE = 40101
+MISSING_MSG = "{param} required"
+
+
+class MissingParamError(ValueError):
+    """A call lacks a param the API requires; the server answers `MISSING_CODE`, `self.msg`."""
+
+    def __init__(self, param: str) -> None:
+        super().__init__(MISSING_MSG.format(param=param))
+        self.code = MISSING_CODE
+        self.msg = MISSING_MSG.format(param=param)
 
 
 def base_api(api: str) -> str:
@@ -114,6 +134,9 @@ def select(tables: Tables, api: str, params: dict[str, Any]) -> tuple[Frame, np.
     """Rows of `api` matching `params` (unknown or null params ignored), newest first."""
     base = base_api(api)
     params = {**DEFAULTS.get(base, {}), **{k: v for k, v in params.items() if v not in (None, "")}}
+    for name in REQUIRED.get(base, ()):
+        if name not in params:
+            raise MissingParamError(name)
     if base in STATEMENTS:
         periods = _values(params["period"]) if "period" in params else tables.market.periods()
         frames, rows = [], []

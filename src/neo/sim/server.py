@@ -27,7 +27,7 @@ import orjson
 from neo.datasets import spec_for_api
 from neo.datasets.spec import api_fields
 from neo.sim.market import Market
-from neo.sim.query import Tables, base_api, select
+from neo.sim.query import MissingParamError, Tables, base_api, select
 
 log = logging.getLogger("neo.sim")
 
@@ -224,7 +224,10 @@ class Simulator:
             names = self._fields(api, req.get("fields"))
         except LookupError as exc:
             return self._error(api, -2001, MSG_FIELD.format(api=api, field=exc.args[0]))
-        body = self._answer(api, params, names)
+        try:
+            body = self._answer(api, params, names)
+        except MissingParamError as exc:
+            return self._error(api, exc.code, exc.msg)
         delay = self.config.latency_ms / 1000
         if fault == "slow":
             self._count("fault_slow")
