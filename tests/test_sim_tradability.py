@@ -15,7 +15,7 @@ import pytest
 from neo.sim import registry
 from neo.sim.limits import BSE, CHINEXT, MAIN, STAR, limit_cents, limit_pct
 from neo.sim.market import Frame, Market, api_fields
-from neo.sim.server import MSG_INTERNAL, SimHTTPServer
+from neo.sim.server import SimHTTPServer
 from tests.test_sim_protocol import call
 
 SEEDS = (1, 7, 23)
@@ -232,4 +232,5 @@ def test_moneyflow_served_and_needs_a_param(server: SimHTTPServer) -> None:
     assert reply["items"] and "trade_count" not in reply["fields"]
     assert all(isinstance(r[2], int) for r in reply["items"])  # vol in 手: JSON integers
     bare = call(server, "moneyflow")
-    assert (bare["code"], bare["msg"], bare["data"]) == (-1000, MSG_INTERNAL, None)
+    assert bare["code"] == 40101 and bare["data"] is None
+    assert bare["msg"] == "ts_code or trade_date or start_date or end_date required"

@@ -81,7 +81,7 @@ class Tables:
         if ds.per_period:
             built = index_frame(self.market.statement(api, period), ds.range_column)
         else:
-            built = index_frame(self.market.frame(api), ds.range_column)
+            built = index_frame(self.market.frame(api), ds.range_column or ds.order_column)
         with self._lock:
             if ds.per_period and len(self._cache) > 256:  # bound memory of per-period frames
                 for k in [k for k in self._cache if k[1]][:64]:
@@ -108,6 +108,8 @@ def select(tables: Tables, api: str, params: dict[str, Any]) -> tuple[Frame, np.
         if not any(p in given for p in group):
             raise MissingParam(",".join(group))
     params = {**ds.defaults, **given}
+    # Moved aside, not renamed: forecast's end_date param bounds ann_date, its period is end_date.
+    aliased = {col: params.pop(name) for name, col in ds.aliases.items() if name in params}
     if ds.per_period:
         periods = _values(params["period"]) if "period" in params else tables.market.periods()
         frames, rows = [], []
@@ -118,17 +120,20 @@ def select(tables: Tables, api: str, params: dict[str, Any]) -> tuple[Frame, np.
                 rows.append(r)
         return _concat(frames, rows)
     ix = tables.get(base)
-    return ix.frame, _rows(ix, params)
+    rows = _rows(ix, params, ranged=ds.range_column is not None)
+    for col, value in aliased.items():
+        rows = _match(ix.frame, rows, col, value)
+    return ix.frame, rows
 
 
-def _rows(ix: Indexed, params: dict[str, Any]) -> np.ndarray:
+def _rows(ix: Indexed, params: dict[str, Any], ranged: bool = True) -> np.ndarray:
     if ix.n == 0:
         return np.empty(0, dtype=np.int64)
     rows: np.ndarray | None = None
     dc = ix.date_col
     if dc is not None and dc in params:
         rows = _union([ix.by_date.get(d) for d in _values(params[dc])])
-    elif dc is not None and ("start_date" in params or "end_date" in params):
+    elif ranged and dc is not None and ("start_date" in params or "end_date" in params):
         lo, hi = str(params.get("start_date", "")), str(params.get("end_date", "99999999"))
         rows = _union([ix.by_date[d] for d in ix.dates if lo <= d <= hi])
     if "ts_code" in params and ix.by_code:
@@ -137,15 +142,22 @@ def _rows(ix: Indexed, params: dict[str, Any]) -> np.ndarray:
     if rows is None:
         rows = np.arange(ix.n)
     for name, value in params.items():
-        if name in ("ts_code", "start_date", "end_date", "limit", "offset") or name == dc:
+        if name in ("ts_code", "limit", "offset") or name == dc:
             continue
-        col = ix.frame.get(name)
-        if col is None or len(rows) == 0:
-            continue  # unknown params are ignored, like the real service
-        wanted = set(_values(value))
-        mask = np.fromiter((x in wanted for x in col[rows]), dtype=bool, count=len(rows))
-        rows = rows[mask]
+        if ranged and name in ("start_date", "end_date"):
+            continue
+        rows = _match(ix.frame, rows, name, value)
     return np.sort(rows)  # frames are stored newest first, so row order is answer order
+
+
+def _match(frame: Frame, rows: np.ndarray, name: str, value: Any) -> np.ndarray:
+    """The rows whose column `name` holds one of `value`; unknown params are ignored, like the
+    real service."""
+    col = frame.get(name)
+    if col is None or len(rows) == 0:
+        return rows
+    wanted = set(_values(value))
+    return rows[np.fromiter((x in wanted for x in col[rows]), dtype=bool, count=len(rows))]
 
 
 def _union(parts: list[np.ndarray | None]) -> np.ndarray:

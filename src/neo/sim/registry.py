@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from neo.sim import bars, statements, tradability, universe
+from neo.sim import bars, corporate, index, statements, tradability, universe
 from neo.sim.state import Dataset
 
 __all__ = ["DATASETS", "base_api", "lookup"]
@@ -20,6 +20,8 @@ _FAMILIES: tuple[tuple[Dataset, ...], ...] = (
     bars.DATASETS,
     statements.DATASETS,
     tradability.DATASETS,
+    index.DATASETS,
+    corporate.DATASETS,
 )
 
 

@@ -40,6 +40,7 @@ MSG_PERMISSION = "抱歉，您没有接口访问权限，权限的具体详情�
 MSG_FIELD = "接口{api}不包含字段{field}"
 MSG_DB = "服务器错误(数据库异常)，请稍后再试！期待您能把错误反馈给我们，谢谢！"
 MSG_INTERNAL = "系统内部错误"
+MSG_REQUIRED = "{params} required"
 
 FAULT_KINDS = ("http_5xx", "slow", "quota", "malformed", "db_error")
 
@@ -220,10 +221,10 @@ class Simulator:
             return self._error(api, -2001, MSG_FIELD.format(api=api, field=exc.args[0]))
         try:
             body = self._answer(api, params, names)
-        except MissingParam:
-            # A required param is absent (e.g. index_daily without ts_code): NOTES.md's class for
-            # a request to fix is -1000 系统内部错误.
-            return self._error(api, -1000, MSG_INTERNAL)
+        except MissingParam as exc:
+            # A required param is absent (e.g. index_daily without ts_code). The one real reply on
+            # record (waditu/tushare#1492) is code 40101 with "ts_code required".
+            return self._error(api, 40101, MSG_REQUIRED.format(params=" or ".join(exc.args[0].split(","))))
         delay = self.config.latency_ms / 1000
         if fault == "slow":
             self._count("fault_slow")

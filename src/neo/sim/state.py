@@ -93,6 +93,12 @@ class Dataset:
     defaults: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Each group names params of which at least one must be given, else the call is refused.
     required: tuple[tuple[str, ...], ...] = ()
+    # With no range column: the date column rows are ordered and indexed by; start_date/end_date
+    # are then exact filters on their own columns (dividend's end_date is the payout's period).
+    order_column: str | None = None
+    # Params that filter a column of another name (forecast's `period` is its end_date, while its
+    # end_date param bounds ann_date).
+    aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
     per_period: bool = False  # one frame per report period (statements), selected by `period`
     eager: bool = False  # built when `neo sim serve` starts, so that the first calls are quick
 
