@@ -378,6 +378,10 @@ class Market:
             "weekly": lambda: self._period_bars("weekly"),
             "monthly": lambda: self._period_bars("monthly"),
         }
+        from neo.sim import corporate  # imported here: corporate.py imports this module
+
+        if api in corporate.CORPORATE_APIS:
+            builders[api] = lambda: corporate.build(self, api)
         if api not in builders:
             raise ValueError(f"unknown market api {api!r}")
         return dict(self._once("frame:" + api, builders[api]))

@@ -25,6 +25,18 @@ RANGE_COLUMN = {
     "balancesheet": "ann_date",
     "cashflow": "ann_date",
     "fina_indicator": "end_date",
+    "forecast": "ann_date",
+    "express": "ann_date",
+}
+# APIs without a start/end range whose rows are still ordered and indexed by a date column; their
+# end_date and other date params are exact-match filters.
+ORDER_COLUMN = {"dividend": "ann_date", "disclosure_date": "end_date"}
+# Params naming a column of another name: `period` selects the report period.
+PARAM_COLUMN = {"forecast": {"period": "end_date"}, "express": {"period": "end_date"}}
+# Per API (exact name: the _vip variants need none), groups of params of which one must be given.
+REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
+    "forecast": (("ts_code", "ann_date"),),
+    "express": (("ts_code",),),
 }
 # Defaults the real service applies when a param is absent.
 DEFAULTS = {
@@ -38,6 +50,12 @@ DEFAULTS = {
 
 def base_api(api: str) -> str:
     return api.removesuffix("_vip")
+
+
+def usable(api: str, params: dict[str, Any]) -> bool:
+    """False when a param the API requires is missing (null and "" count as missing)."""
+    given = {k for k, v in params.items() if v not in (None, "")}
+    return all(given & set(group) for group in REQUIRED.get(api, ()))
 
 
 @dataclass
@@ -96,7 +114,7 @@ class Tables:
         if api in STATEMENTS:
             built = index_frame(self.market.statement(api, period), RANGE_COLUMN[api])
         else:
-            built = index_frame(self.market.frame(api), RANGE_COLUMN.get(api))
+            built = index_frame(self.market.frame(api), RANGE_COLUMN.get(api) or ORDER_COLUMN.get(api))
         with self._lock:
             if api in STATEMENTS and len(self._cache) > 256:  # bound memory of per-period frames
                 for k in [k for k in self._cache if k[0] in STATEMENTS][:64]:
@@ -114,6 +132,8 @@ def select(tables: Tables, api: str, params: dict[str, Any]) -> tuple[Frame, np.
     """Rows of `api` matching `params` (unknown or null params ignored), newest first."""
     base = base_api(api)
     params = {**DEFAULTS.get(base, {}), **{k: v for k, v in params.items() if v not in (None, "")}}
+    # Moved aside, not renamed: forecast's end_date param bounds ann_date, period is the end_date.
+    aliased = {col: params.pop(name) for name, col in PARAM_COLUMN.get(base, {}).items() if name in params}
     if base in STATEMENTS:
         periods = _values(params["period"]) if "period" in params else tables.market.periods()
         frames, rows = [], []
@@ -124,17 +144,20 @@ def select(tables: Tables, api: str, params: dict[str, Any]) -> tuple[Frame, np.
                 rows.append(r)
         return _concat(frames, rows)
     ix = tables.get(base)
-    return ix.frame, _rows(ix, params)
+    rows = _rows(ix, params, ranged=base in RANGE_COLUMN)
+    for col, value in aliased.items():
+        rows = _match(ix.frame, rows, col, value)
+    return ix.frame, rows
 
 
-def _rows(ix: Indexed, params: dict[str, Any]) -> np.ndarray:
+def _rows(ix: Indexed, params: dict[str, Any], ranged: bool = True) -> np.ndarray:
     if ix.n == 0:
         return np.empty(0, dtype=np.int64)
     rows: np.ndarray | None = None
     dc = ix.date_col
     if dc is not None and dc in params:
         rows = _union([ix.by_date.get(d) for d in _values(params[dc])])
-    elif dc is not None and ("start_date" in params or "end_date" in params):
+    elif ranged and dc is not None and ("start_date" in params or "end_date" in params):
         lo, hi = str(params.get("start_date", "")), str(params.get("end_date", "99999999"))
         rows = _union([ix.by_date[d] for d in ix.dates if lo <= d <= hi])
     if "ts_code" in params and ix.by_code:
@@ -143,15 +166,22 @@ def _rows(ix: Indexed, params: dict[str, Any]) -> np.ndarray:
     if rows is None:
         rows = np.arange(ix.n)
     for name, value in params.items():
-        if name in ("ts_code", "start_date", "end_date", "limit", "offset") or name == dc:
+        if name in ("ts_code", "limit", "offset") or name == dc:
             continue
-        col = ix.frame.get(name)
-        if col is None or len(rows) == 0:
-            continue  # unknown params are ignored, like the real service
-        wanted = set(_values(value))
-        mask = np.fromiter((x in wanted for x in col[rows]), dtype=bool, count=len(rows))
-        rows = rows[mask]
+        if ranged and name in ("start_date", "end_date"):
+            continue
+        rows = _match(ix.frame, rows, name, value)
     return np.sort(rows)  # frames are stored newest first, so row order is answer order
+
+
+def _match(frame: Frame, rows: np.ndarray, name: str, value: Any) -> np.ndarray:
+    """The rows whose column `name` holds one of `value`; unknown params are ignored, like the
+    real service."""
+    col = frame.get(name)
+    if col is None or len(rows) == 0:
+        return rows
+    wanted = set(_values(value))
+    return rows[np.fromiter((x in wanted for x in col[rows]), dtype=bool, count=len(rows))]
 
 
 def _union(parts: list[np.ndarray | None]) -> np.ndarray:

@@ -27,7 +27,7 @@ import orjson
 from neo.datasets import spec_for_api
 from neo.datasets.spec import api_fields
 from neo.sim.market import Market
-from neo.sim.query import Tables, base_api, select
+from neo.sim.query import Tables, base_api, select, usable
 
 log = logging.getLogger("neo.sim")
 
@@ -224,6 +224,8 @@ class Simulator:
             names = self._fields(api, req.get("fields"))
         except LookupError as exc:
             return self._error(api, -2001, MSG_FIELD.format(api=api, field=exc.args[0]))
+        if not usable(api, params):  # e.g. forecast without ts_code or ann_date
+            return self._error(api, -1000, MSG_INTERNAL)
         body = self._answer(api, params, names)
         delay = self.config.latency_ms / 1000
         if fault == "slow":
