@@ -452,6 +452,9 @@ _REASONS = (
 )
 
 
+_SPAN = {1: "一季度", 2: "半年度", 3: "前三季度", 4: "年度"}
+
+
 def _forecast_type(last: np.ndarray, mid: np.ndarray) -> np.ndarray:
     """Tushare's forecast type from last year's and the forecast's midpoint net profit."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -528,8 +531,7 @@ def _forecast(market: Market) -> Frame:
                     "first_ann_date": _dates(first_ann[sel]),
                     "summary": _obj(
                         [
-                            f"预计{period[:4]}年{'一季度' if q == 1 else ('半年度' if q == 2 else ('前三季度' if q == 3 else '年度'))}"
-                            f"归属于上市公司股东的净利润{a:.2f}万元至{b:.2f}万元"
+                            f"预计{period[:4]}年{_SPAN[q]}归属于上市公司股东的净利润{a:.2f}万元至{b:.2f}万元"
                             for a, b in zip(np_min.tolist(), np_max.tolist(), strict=True)
                         ]
                     ),
