@@ -378,7 +378,7 @@ class Market:
             "weekly": lambda: self._period_bars("weekly"),
             "monthly": lambda: self._period_bars("monthly"),
         }
-        from neo.sim import corporate  # imported here: corporate.py imports this module
+        from neo.sim import corporate  # lazily: corporate.py uses this module (no import cycle)
 
         if api in corporate.CORPORATE_APIS:
             builders[api] = lambda: corporate.build(self, api)
