@@ -41,7 +41,7 @@ class Estimate:
             return "plan: nothing to download"
         busiest = max(self.apis, key=lambda a: a.minutes)
         return (
-            f"plan: {self.calls:,} calls over {len(self.apis)} APIs; about {_duration(self.minutes)} at the "
+            f"plan: {self.calls:,} calls over {len(self.apis)} APIs; {_duration(self.minutes)} at the "
             f"configured quotas (the busiest API, {busiest.api}: {busiest.calls:,} calls)"
         )
 
@@ -66,5 +66,5 @@ def _duration(minutes: float) -> str:
     if minutes < 1:
         return "under a minute"
     if minutes < 120:
-        return f"{minutes:.0f} min"
-    return f"{minutes / 60:.1f} h"
+        return f"about {minutes:.0f} min"
+    return f"about {minutes / 60:.1f} h"

@@ -60,11 +60,10 @@ def plan_windows(
         for lo, hi in windows(start, last, grain):
             params = window_params(code_param, code, lo, hi)
             entry = entries.get(request_key(params))
-            if dense and first is not None:
+            in_lake = present is None or any(lo <= d <= hi for d in have)
+            if in_lake and dense and first is not None:  # and no open day since the first row lost
                 due = [d for d in open_days if max(lo, first) <= d <= min(hi, last)]
                 in_lake = all(d in have for d in due)
-            else:
-                in_lake = present is None or any(lo <= d <= hi for d in have)
             growing = hi >= last
             if not ctx.covered(entry, in_lake) or (growing and ctx.stale(entry)):
                 out.append(Request(spec.name, params))
