@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from neo.datasets import DATASETS
 from neo.sim.spawn import neo_command, spawn
 from tests.conftest import TOKEN
 
@@ -139,7 +140,9 @@ def test_status_of_an_empty_lake(tmp_path: Path) -> None:
 def test_sync_and_query_commands(tmp_path: Path) -> None:
     env = {"NEO_HOME": str(tmp_path)}
     out = neo("sync", env=env)
-    assert out.returncode == 0 and "17 views" in out.stdout
+    # A view per dataset, one *_latest per versioned dataset, daily_hfq and daily_qfq.
+    views = len(DATASETS) + sum(s.latest_key is not None for s in DATASETS.values()) + 2
+    assert out.returncode == 0 and f"{views} views" in out.stdout
     out = neo("query", "SELECT name, key FROM neo_datasets WHERE name = 'daily'", "-f", "csv", env=env)
     assert out.returncode == 0
     assert list(csv.DictReader(io.StringIO(out.stdout))) == [{"name": "daily", "key": "ts_code,trade_date"}]

@@ -111,7 +111,7 @@ WITH members AS (  -- the latest CSI 300 snapshot
     SELECT trade_date FROM index_daily
     WHERE ts_code = '000300.SH' AND trade_date > (SELECT max(trade_date) FROM index_daily) - INTERVAL 30 DAY
 ), tradable AS (
-    SELECT d.ts_code, d.trade_date, d.pct_chg, i.pct_chg AS index_pct
+    SELECT d.ts_code, d.trade_date, d.pct_chg, i.pct_chg AS index_chg
     FROM daily d
     JOIN members USING (ts_code)
     JOIN month USING (trade_date)
@@ -123,7 +123,7 @@ WITH members AS (  -- the latest CSI 300 snapshot
 )
 SELECT t.ts_code, s.name, round(any_value(m.weight), 2) AS weight, count(*) AS days,
        round(100 * (exp(sum(ln(1 + t.pct_chg / 100))) - 1), 2) AS stock_pct,
-       round(100 * (exp(sum(ln(1 + t.index_pct / 100))) - 1), 2) AS index_pct,
+       round(100 * (exp(sum(ln(1 + t.index_chg / 100))) - 1), 2) AS index_pct,
        round(stock_pct - index_pct, 2) AS excess_pct
 FROM tradable t JOIN members m USING (ts_code) JOIN stock_basic s USING (ts_code)
 GROUP BY t.ts_code, s.name ORDER BY excess_pct DESC LIMIT 5

@@ -109,7 +109,7 @@ def compare(
     for name in datasets or DATASETS:
         spec = DATASETS[name]
         con.register("ref", expected_table(sim, spec, start, end))
-        cols = ", ".join(spec.field_names)
+        cols = ", ".join(f'"{c}"' for c in spec.field_names)
         key = ", ".join(spec.key)
         dup = con.sql(f"SELECT count(*) - count(DISTINCT ({key})) FROM ref").fetchone()[0]
         assert dup == 0, f"{name}: the reference itself repeats {dup} keys"
