@@ -35,11 +35,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from _results import save
 
-from neo.config import load_settings
+from neo.core.config import load_settings
 from neo.datasets import get
 from neo.lake.catalog import sync
 from neo.lake.writer import ParquetWriter, dictionary_columns
-from neo.legacy import create_table, upsert
+from neo.legacy.writer import create_table, upsert
 from neo.pipeline.processor import SimpleDataProcessor
 
 SPEC = get("daily")

@@ -25,7 +25,7 @@ import httpx
 from _results import save
 
 from neo.app import AppContainer
-from neo.config import load_settings
+from neo.core.config import load_settings
 from neo.pipeline import runner
 from neo.pipeline.queues import QueuedPipeline
 from neo.sim.spawn import spawn

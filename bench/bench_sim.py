@@ -26,7 +26,7 @@ import httpx
 import orjson
 from _results import save
 
-from neo.config import load_settings
+from neo.core.config import load_settings
 from neo.sim.calendar import open_days
 from neo.sim.spawn import spawn
 from neo.sources.tushare import TushareClient

@@ -6,7 +6,7 @@ whole-market batch per day (bench_lake.make_batch), then the last days/50 days (
 delivered again with revised values. N is `--days` days, 10N is `--factor` x as many days of the same
 market: the data grows along its history, as a lake does, one year = one partition. At each size:
   1. the history written through the lake writer (fsync on) and, for the same deliveries, upserted
-     into a legacy DuckDB table (neo.legacy.create_table + upsert, one batch at a time, one
+     into a legacy DuckDB table (neo.legacy.writer.create_table + upsert, one batch at a time, one
      connection: what DBOperator.upsert did); then `--new-days` more days written on top of that
      history, interleaved rounds of: bare pq.write_table (defaults, and the lake's encoding options),
      the lake write path (fsync on and off) into a hard-linked copy of the lake, and the legacy
@@ -56,10 +56,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from neo.config import Settings, load_settings
+from neo.core.config import Settings, load_settings
 from neo.lake.catalog import sync
 from neo.lake.query import connect
-from neo.legacy import create_table, upsert
+from neo.legacy.writer import create_table, upsert
 from neo.sim.spawn import neo_command
 
 REPO = Path(__file__).resolve().parent.parent
@@ -964,10 +964,10 @@ def bytes_section(n: Scale, big: Scale) -> list[str]:
         "",
         "Method: the same rows (the history of section 1, revised days included) as the lake's fresh files "
         "(one zstd Parquet file per day, with the `_fetched_at` column), as the compacted lake (one row per "
-        "key), and as the legacy database built by `neo.legacy.create_table` + `upsert`, one batch per day "
-        "in one connection, the way the old DBOperator.upsert built it (its .db file after closing, with "
-        "the primary key index). Sizes are file sizes (`st_size`) of the data files; the lake's manifests "
-        "and metadata.db (views only, a few hundred KB) are not counted.",
+        "key), and as the legacy database built by `neo.legacy.writer.create_table` + `upsert`, one batch "
+        "per day in one connection, the way the old DBOperator.upsert built it (its .db file after closing, "
+        "with the primary key index). Sizes are file sizes (`st_size`) of the data files; the lake's "
+        "manifests and metadata.db (views only, a few hundred KB) are not counted.",
         "",
         "| size | rows written (keys) | lake: fresh files | lake: compacted | legacy .db | fresh / legacy "
         "| compacted / legacy |",

@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import pytest
 
-from neo.config import Settings, load_settings
+from neo.core.config import Settings, load_settings
 from neo.sim.server import SimConfig, SimHTTPServer, running
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,10 +20,10 @@ from rich.console import Console
 
 from neo.app import AppContainer
 from neo.cli import main
-from neo.config import Settings, load_settings
+from neo.core.config import Settings, load_settings
 from neo.datasets import Strategy, get
-from neo.legacy import create_table, upsert
-from neo.migrate import MigrateResult, migrate
+from neo.legacy.migrate import MigrateResult, migrate
+from neo.legacy.writer import create_table, upsert
 from neo.sim.market import Market
 
 START, END = date(2023, 11, 1), date(2024, 2, 29)  # two years, so two partitions

@@ -107,7 +107,7 @@ def test_client_side_quota_keeps_the_server_from_ever_refusing(sim: Sim, tmp_pat
 QUOTA_WORKER = """
 import sys, threading
 from pathlib import Path
-from neo.config import load_settings
+from neo.core.config import load_settings
 from neo.sources.quota import QuotaGate
 from neo.sources.tushare import TushareClient
 s = load_settings(home=Path(sys.argv[2]), tushare_url=sys.argv[1], token="tok", quota_window=1.0,
@@ -182,7 +182,7 @@ def test_connection_refused_is_retried_then_loud(tmp_path: Path, sim: Sim) -> No
 def test_the_token_never_reaches_logs_or_errors(
     sim: Sim, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from neo import logs
+    from neo.core import logs
 
     logs.install_redaction(logging.getLogger())
     caplog.handler.addFilter(logs.RedactFilter())

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from neo.config import Settings, load_settings
+from neo.core.config import Settings, load_settings
 from neo.datasets import get
 from neo.lake import catalog, layout, manifest
 from neo.lake import compact as compact_module

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from neo.config import load_settings
-from neo.errors import ConfigError
+from neo.core.config import load_settings
+from neo.core.errors import ConfigError
 
 
 def test_defaults_then_toml_then_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,7 +87,7 @@ def test_only_reading_and_validating_the_file_are_reported_as_cannot_read(
     def bug(text: str) -> None:
         raise RuntimeError("a bug in neo, not in neo.toml")
 
-    monkeypatch.setattr("neo.config.parse_duration", bug)
+    monkeypatch.setattr("neo.core.config.parse_duration", bug)
     with pytest.raises(RuntimeError, match="a bug in neo"):  # not disguised as a settings problem
         load_settings()
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from neo.core.errors import SchemaError, UsageError
 from neo.datasets import DATASETS, Strategy, get, spec_for_api
 from neo.datasets.spec import api_fields, cast_array, rows_to_table
-from neo.errors import SchemaError, UsageError
 from tests.conftest import ROOT, SHARED
 
 REQUIRED = [

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from neo.errors import LakeFileError, NeoError, StorageError, explain
+from neo.core.errors import LakeFileError, NeoError, StorageError, explain
 from neo.sources import errors as e
 
 NOTES_TABLE = [

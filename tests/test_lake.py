@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import neo
-from neo.config import Settings
+from neo.core.config import Settings
+from neo.core.errors import SchemaError
 from neo.datasets import get
-from neo.errors import SchemaError
 from neo.lake import layout
 from neo.lake.catalog import sync
 from neo.lake.query import QueryError, run
@@ -85,7 +85,7 @@ def test_retried_batch_replaces_its_own_file(tmp_path: Path, settings_home: Sett
 
 @pytest.fixture
 def settings_home(tmp_path: Path) -> Settings:
-    from neo.config import load_settings
+    from neo.core.config import load_settings
 
     return load_settings(home=tmp_path / "home")
 

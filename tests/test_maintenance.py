@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from neo.app import AppContainer
-from neo.config import Settings
+from neo.core.config import Settings
 from neo.datasets import get
 from neo.lake import manifest
 from neo.lake.catalog import open_lake

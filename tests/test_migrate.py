@@ -13,14 +13,14 @@ import duckdb
 import pytest
 
 from neo.app import AppContainer
-from neo.config import load_settings
+from neo.core.config import load_settings
+from neo.core.errors import SchemaError, UsageError
 from neo.datasets import get
-from neo.errors import SchemaError, UsageError
 from neo.lake.catalog import open_lake, read_files
 from neo.lake.writer import ParquetWriter
-from neo.legacy import create_table, upsert
+from neo.legacy.compare import compare_legacy
+from neo.legacy.writer import create_table, upsert
 from neo.pipeline.planner import BEIJING, Planner
-from neo.verify import compare_legacy
 from tests.legacy_db import (
     DATASETS,
     END,
@@ -174,9 +174,9 @@ import io, os, signal, sys
 from pathlib import Path
 from rich.console import Console
 from neo.app import AppContainer
-from neo.config import load_settings
+from neo.core.config import load_settings
 from neo.lake.writer import ParquetWriter
-from neo.migrate import migrate
+from neo.legacy.migrate import migrate
 
 class Killer(ParquetWriter):
     calls = 0

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from neo.app import AppContainer
-from neo.config import Settings
+from neo.core.config import Settings
 from neo.datasets import DATASETS
 from neo.lake.catalog import open_lake
 from neo.pipeline import runner
@@ -98,7 +98,7 @@ import sys
 from datetime import date
 from pathlib import Path
 from neo.app import AppContainer
-from neo.config import load_settings
+from neo.core.config import load_settings
 from neo.pipeline import runner
 s = load_settings(home=Path(sys.argv[2]), tushare_url=sys.argv[1], token="tok", default_quota=0,
                   quotas={"stock_basic": 0}, history_start="20240101", sync_minutes=0)
@@ -292,7 +292,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(sim: Sim, tmp_path: Path, refe
 
 
 def test_maint_queue_syncs_metadata_on_its_schedule(tmp_path: Path) -> None:
-    from neo.config import load_settings
+    from neo.core.config import load_settings
     from neo.pipeline.queues import QueuedPipeline
 
     settings = load_settings(home=tmp_path, sync_minutes=15)

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from neo.app import AppContainer
-from neo.config import Settings
-from neo.errors import StorageError
+from neo.core.config import Settings
+from neo.core.errors import StorageError
 from neo.lake.catalog import open_lake
 from neo.lake.writer import ParquetWriter
 from neo.pipeline import runner
@@ -116,7 +116,7 @@ def test_a_request_lost_when_dp_slow_meets_a_full_disk_is_planned_again_at_once(
 
 
 def test_sync_runs_every_n_minutes_for_any_n(tmp_path: Path) -> None:
-    from neo.config import load_settings
+    from neo.core.config import load_settings
 
     def due_minutes(minutes: int, hours: int) -> list[int]:
         with AppContainer(load_settings(home=tmp_path, sync_minutes=minutes)) as c:

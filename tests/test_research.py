@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from neo.app import AppContainer
-from neo.config import Settings
+from neo.core.config import Settings
 from neo.datasets import DATASETS, Strategy, get
 from neo.lake.catalog import open_lake
 from neo.lake.layout import is_placeholder

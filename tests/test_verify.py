@@ -12,12 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from neo.app import AppContainer
+from neo.core.errors import UsageError
 from neo.datasets import DATASETS as ALL_DATASETS
 from neo.datasets import get
-from neo.errors import UsageError
 from neo.lake import manifest
+from neo.lake.health import DatasetHealth, check_lake
 from neo.lake.writer import ParquetWriter
-from neo.verify import DatasetHealth, check_lake, compare_legacy
+from neo.legacy.compare import compare_legacy
 from tests.legacy_db import build_legacy, cli, run_migrate, settings_for, sql
 
 DATASETS = ("trade_cal", "stock_basic", "daily", "income")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from neo.config import Settings, load_settings
-from neo.errors import check_writable
+from neo.core.config import Settings, load_settings
+from neo.core.errors import check_writable
 from neo.lake.writer import ParquetWriter
 from neo.pipeline.ledger import Ledger
 from neo.pipeline.processor import SimpleDataProcessor

@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
-from neo import logs
-from neo.errors import NeoError, UsageError, explain, first_line
-from neo.output import Format
+from neo.core import logs
+from neo.core.errors import NeoError, UsageError, explain, first_line
+from neo.core.output import Format
 
 app = typer.Typer(
     help="Keep a local, always-current copy of Chinese A-share data from Tushare Pro.",
@@ -63,7 +63,7 @@ def fetch(
     Uses TUSHARE_TOKEN and NEO_TUSHARE_URL; point it at `neo sim serve` to try it offline.
     """
     from neo.app import AppContainer
-    from neo.output import emit
+    from neo.core.output import emit
 
     params = _pairs(param or [], "--param")
     with AppContainer() as container:
@@ -91,8 +91,8 @@ RefetchOpt = Annotated[
 def _plan_args(
     datasets: list[str] | None, start: str | None, end: str | None, codes: str | None
 ) -> dict[str, object]:
+    from neo.core.dates import parse_day
     from neo.datasets import get
-    from neo.dates import parse_day
 
     names = [get(d).name for d in datasets] if datasets else None
     code_list = [c.strip() for c in codes.split(",") if c.strip()] if codes else None
@@ -267,7 +267,7 @@ def sync() -> None:
     New Parquet files show up in the views without a sync; run it after upgrading neo or moving
     the data root.
     """
-    from neo.config import load_settings
+    from neo.core.config import load_settings
     from neo.lake.catalog import sync as run_sync
 
     result = run_sync(load_settings())
@@ -285,7 +285,7 @@ def compact(
     Safe while downloads and queries run; partitions already compact are skipped. The files it
     replaces stay until `neo vacuum` (after the grace period), so running queries keep working.
     """
-    from neo.config import load_settings
+    from neo.core.config import load_settings
     from neo.datasets import get
     from neo.lake.compact import PartitionResult
     from neo.lake.compact import compact as run_compact
@@ -320,9 +320,9 @@ def vacuum(
     Queries and connections younger than the grace period keep working; an older connection to
     metadata.db may then fail and must reconnect.
     """
-    from neo.config import load_settings
+    from neo.core.config import load_settings
+    from neo.core.dates import parse_duration
     from neo.datasets import get
-    from neo.dates import parse_duration
     from neo.lake.vacuum import vacuum as run_vacuum
 
     settings = load_settings()
@@ -349,8 +349,8 @@ def query(
 
     Works while downloads, syncs and compaction run.
     """
+    from neo.core.output import emit
     from neo.lake.query import run
-    from neo.output import emit
 
     emit(run(sql), fmt, output, max_rows)
 
@@ -377,7 +377,7 @@ def migrate(
     from rich.console import Console
 
     from neo.app import AppContainer
-    from neo.migrate import migrate as run_migrate
+    from neo.legacy.migrate import migrate as run_migrate
 
     try:
         with AppContainer() as container:
@@ -423,7 +423,8 @@ def verify(
     from rich.console import Console
 
     from neo.app import AppContainer
-    from neo.verify import check_lake, compare_legacy, render_health, render_report
+    from neo.lake.health import check_lake, render_health
+    from neo.legacy.compare import compare_legacy, render_report
 
     with AppContainer() as container, Console(stderr=True).status("verifying") as status:
         if legacy is not None:

@@ -15,10 +15,10 @@ from datetime import date
 from rich.console import Console
 
 from neo.app import AppContainer
-from neo.config import Settings, load_settings
+from neo.core.config import Settings, load_settings
+from neo.core.output import rich_table
 from neo.lake.compact import compact
 from neo.lake.query import connect
-from neo.output import rich_table
 from neo.pipeline import runner
 from neo.sim.server import SimConfig, running
 

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from neo.config import Settings, load_settings
+from neo.core.config import Settings, load_settings
 from neo.lake.catalog import open_lake
 from neo.sim.server import SimConfig, SimHTTPServer
 from neo.sim.spawn import neo_command

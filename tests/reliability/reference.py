@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import duckdb
 import pyarrow as pa
 
-from neo.config import DEFAULT_INDICES
+from neo.core.config import DEFAULT_INDICES
 from neo.datasets import DATASETS, DatasetSpec, Strategy
 from neo.datasets.spec import rows_to_table
 from neo.sim.server import Simulator

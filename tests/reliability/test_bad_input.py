@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from neo.core.dates import parse_day
+from neo.core.errors import UsageError
 from neo.datasets import get
-from neo.dates import parse_day
-from neo.errors import UsageError
 from neo.lake import layout, manifest
 from neo.sim.server import SimConfig, SimHTTPServer, running
 from tests.conftest import TOKEN

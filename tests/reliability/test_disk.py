@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from neo.app import AppContainer
-from neo.errors import StorageError
+from neo.core.errors import StorageError
 from neo.lake import writer as writer_module
 from neo.lake.catalog import open_lake
 from neo.pipeline import runner

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from neo.app import AppContainer
-from neo.config import Settings
+from neo.core.config import Settings
 from neo.datasets import DATASETS, DatasetSpec
 from neo.lake import manifest
 from neo.pipeline.queues import QueuedPipeline

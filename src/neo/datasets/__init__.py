@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import time
 
+from neo.core.errors import UsageError
 from neo.datasets.spec import DatasetSpec, Field, Strategy, api_fields, fields_of
-from neo.errors import UsageError
 
 __all__ = ["DATASETS", "DatasetSpec", "Field", "Strategy", "get", "row_cap", "spec_for_api"]
 

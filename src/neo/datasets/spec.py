@@ -17,7 +17,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from neo.errors import SchemaError
+from neo.core.errors import SchemaError
 
 
 class Strategy(StrEnum):

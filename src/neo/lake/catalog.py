@@ -21,21 +21,14 @@ from pathlib import Path
 
 import duckdb
 
-from neo.config import Settings
+from neo.core.config import Settings
 from neo.datasets import DATASETS, DatasetSpec
 from neo.lake import engine, layout, manifest
+from neo.lake.engine import lit, q
 from neo.lake.writer import ParquetWriter
 
 STORAGE_VERSION = "v1.0.0"
 PRICE_COLUMNS = ("open", "high", "low", "close", "pre_close")
-
-
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _read(paths: list[str]) -> str:

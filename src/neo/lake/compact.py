@@ -37,9 +37,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from neo.config import Settings
+from neo.core.config import Settings
+from neo.core.errors import NeoError, unreadable
 from neo.datasets import DATASETS, DatasetSpec
-from neo.errors import NeoError, unreadable
 from neo.lake import catalog, engine, layout, manifest
 from neo.lake.catalog import lit, q
 from neo.lake.writer import ParquetWriter

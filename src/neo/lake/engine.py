@@ -15,7 +15,17 @@ from typing import Any
 
 import duckdb
 
-from neo.config import Settings
+from neo.core.config import Settings
+
+
+def q(name: str) -> str:
+    """A quoted SQL identifier (column names such as `desc` are keywords)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(text: str) -> str:
+    """A quoted SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def connect(

@@ -14,9 +14,9 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from neo.config import Settings
+from neo.core.config import Settings
+from neo.core.dates import parse_duration
 from neo.datasets import DATASETS, DatasetSpec
-from neo.dates import parse_duration
 from neo.lake import manifest
 from neo.lake.compact import CompactResult, PartitionResult, compact
 from neo.lake.vacuum import vacuum

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from neo.core.errors import NeoError
 from neo.datasets import DatasetSpec
-from neo.errors import NeoError
 from neo.lake import layout
 
 MANIFEST = "_manifest.json"

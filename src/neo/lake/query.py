@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from neo.config import Settings, load_settings
-from neo.errors import NeoError, explain, first_line
+from neo.core.config import Settings, load_settings
+from neo.core.errors import NeoError, explain, first_line
 from neo.lake import engine
 from neo.lake.catalog import sync
 

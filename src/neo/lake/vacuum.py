@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from neo.config import Settings
+from neo.core.config import Settings
 from neo.datasets import DATASETS, DatasetSpec
 from neo.lake import catalog, layout, manifest
 from neo.lake.compact import TEMP_PREFIX

@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from neo.core.errors import SchemaError
 from neo.datasets import DatasetSpec
-from neo.errors import SchemaError
 from neo.lake import layout, manifest
 
 log = logging.getLogger("neo.writer")

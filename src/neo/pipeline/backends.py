@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from neo.errors import ConfigError
+from neo.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from huey import Huey
     from pyrate_limiter import AbstractBucket, Rate
 
-    from neo.config import Settings
+    from neo.core.config import Settings
 
 
 @dataclass(frozen=True)

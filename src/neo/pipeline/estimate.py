@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from neo.config import Settings
+from neo.core.config import Settings
 from neo.datasets import Strategy, get
 from neo.strategies import Request
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from neo.core.errors import SchemaError
 from neo.datasets import DatasetSpec
-from neo.errors import SchemaError
 from neo.lake.writer import ParquetWriter, WriteResult
 from neo.pipeline.batch import Batch
 from neo.pipeline.processor import ProcessStats, SimpleDataProcessor

@@ -19,10 +19,10 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from neo.config import Settings
+from neo.core.config import Settings
+from neo.core.dates import fmt_day, parse_day
+from neo.core.errors import UsageError
 from neo.datasets import DATASETS, DatasetSpec, Strategy, get
-from neo.dates import fmt_day, parse_day
-from neo.errors import UsageError
 from neo.lake.catalog import open_lake, read_files
 from neo.pipeline.ledger import Entry, Ledger
 from neo.strategies import Request, for_spec

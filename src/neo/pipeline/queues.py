@@ -30,8 +30,8 @@ from huey import Huey, crontab
 from huey.api import Task
 
 from neo.app import AppContainer
+from neo.core.errors import NeoError, SchemaError, StorageError, explain, first_line
 from neo.datasets import get
-from neo.errors import NeoError, SchemaError, StorageError, explain, first_line
 from neo.lake.catalog import sync
 from neo.lake.maintenance import due, maintain
 from neo.pipeline.backends import backend_for

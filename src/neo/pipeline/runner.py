@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.table import Table
 
 from neo.app import AppContainer
-from neo.config import Settings
+from neo.core.config import Settings
 from neo.datasets import DATASETS, Strategy, get
 from neo.lake.catalog import sync
 from neo.lake.compact import CompactResult, PartitionResult

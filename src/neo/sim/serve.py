@@ -6,8 +6,8 @@ import time
 
 from rich.console import Console
 
-from neo.dates import parse_day
-from neo.errors import UsageError
+from neo.core.dates import parse_day
+from neo.core.errors import UsageError
 from neo.sim.registry import DATASETS
 from neo.sim.server import FAULT_KINDS, SimConfig, SimHTTPServer, Simulator
 

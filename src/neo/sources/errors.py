@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from neo.errors import NeoError
+from neo.core.errors import NeoError
 
 
 class TushareError(NeoError):

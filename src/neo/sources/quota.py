@@ -17,7 +17,7 @@ import uuid
 
 from pyrate_limiter import AbstractBucket, Limiter, Rate, RateItem
 
-from neo.config import Settings
+from neo.core.config import Settings
 from neo.pipeline.backends import backend_for
 
 

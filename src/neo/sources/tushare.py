@@ -20,12 +20,12 @@ import httpx
 import orjson
 import pyarrow as pa
 
-from neo import logs
-from neo.config import Settings
+from neo.core import logs
+from neo.core.config import Settings
+from neo.core.dates import fmt_day, parse_day
+from neo.core.errors import UsageError
 from neo.datasets import row_cap, spec_for_api
 from neo.datasets.spec import rows_to_table
-from neo.dates import fmt_day, parse_day
-from neo.errors import UsageError
 from neo.sources.errors import (
     BadRequestError,
     PagingError,

@@ -12,7 +12,7 @@ from neo.datasets import DatasetSpec
 from neo.pipeline.ledger import Entry
 
 if TYPE_CHECKING:
-    from neo.config import Settings
+    from neo.core.config import Settings
 
 
 @dataclass(frozen=True)

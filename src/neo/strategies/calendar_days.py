@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
+from neo.core.dates import fmt_day
 from neo.datasets import DatasetSpec
-from neo.dates import fmt_day
 from neo.pipeline.ledger import request_key
 from neo.strategies.base import Context, DownloadStrategy, Request, empty_requests
 from neo.strategies.code_windows import plan_windows

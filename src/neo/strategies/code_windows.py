@@ -11,9 +11,9 @@ import calendar as cal
 from datetime import date
 from typing import Literal
 
+from neo.core.dates import fmt_day
+from neo.core.errors import UsageError
 from neo.datasets import DatasetSpec
-from neo.dates import fmt_day
-from neo.errors import UsageError
 from neo.pipeline.ledger import request_key
 from neo.strategies.base import Context, DownloadStrategy, Request, empty_requests
 

@@ -1,5 +1,4 @@
-"""The legacy DuckDB database the lake replaces: reading it for `neo migrate` and `neo verify`, and
-writing one the way the old DBOperator.upsert did (tests and benchmarks build their legacy DBs here).
+"""Reading the legacy DuckDB database the lake replaces, for `neo migrate` and `neo verify --legacy`.
 
 The old write path kept one table per dataset with a PRIMARY KEY and upserted every download with
 INSERT ... ON CONFLICT DO UPDATE, so a legacy table holds the latest downloaded row per key. Its
@@ -19,10 +18,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from neo.config import Settings
+from neo.core.config import Settings
+from neo.core.errors import SchemaError, UsageError, first_line
 from neo.datasets import DATASETS, DatasetSpec, get
-from neo.errors import SchemaError, UsageError
 from neo.lake import engine
+from neo.lake.engine import lit, q
 
 ALIAS = "neo_legacy"  # the attached legacy database; unlike `legacy` it cannot shadow a dataset view
 DATE_FORMATS = "['%Y%m%d', '%Y-%m-%d']"
@@ -39,14 +39,6 @@ _INTEGER_TYPES = {
     "UBIGINT",
     "UHUGEINT",
 }
-
-
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def duckdb_type(t: pa.DataType) -> str:
@@ -126,11 +118,6 @@ def open_legacy(path: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # --- legacy tables as datasets --------------------------------------------------------------------
@@ -269,29 +256,3 @@ def reading(table: LegacyTable) -> Iterator[None]:
             f"legacy table {table.name!r}: a value does not fit dataset {table.spec.name}'s declared "
             f"types: {first_line(exc)}"
         ) from None
-
-
-# --- writing a legacy database the old way ------------------------------------------------------
-
-
-def create_table(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, table: str | None = None) -> None:
-    """The table DBOperator created: the declared columns, the spec's key as PRIMARY KEY."""
-    cols = ", ".join(f"{q(f.name)} {duckdb_type(f.type)}" for f in spec.fields)
-    key = ", ".join(q(k) for k in spec.key)
-    con.execute(f"CREATE TABLE IF NOT EXISTS {q(table or spec.name)} ({cols}, PRIMARY KEY ({key}))")
-
-
-def upsert(
-    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, batch: pa.Table, table: str | None = None
-) -> None:
-    """DBOperator.upsert: insert a downloaded batch, replacing the rows whose key exists (latest wins).
-    The batch must hold each key once, as processed batches do."""
-    update = ", ".join(f"{q(f.name)} = excluded.{q(f.name)}" for f in spec.fields if f.name not in spec.key)
-    con.register("__neo_batch", spec.conform(batch))
-    try:
-        con.execute(
-            f"INSERT INTO {q(table or spec.name)} SELECT * FROM __neo_batch "
-            f"ON CONFLICT DO UPDATE SET {update}"
-        )
-    finally:
-        con.unregister("__neo_batch")

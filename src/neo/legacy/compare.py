@@ -1,4 +1,4 @@
-"""`neo verify`: prove the lake equal to a legacy database, or check the lake on its own.
+"""`neo verify --legacy`: prove the lake equal to a legacy database.
 
 Against a legacy DB (`--legacy`), per dataset and partition (year of the date column), in DuckDB and
 out of core: row counts, the sum of every numeric column, and an order-independent hash of every
@@ -9,32 +9,24 @@ absolute values: they show which column changed, while the hash is the proof. Wh
 differs, a FULL OUTER JOIN on the key lists the first differing keys and the columns that differ.
 The legacy side is read through LegacyTable.select_sql, the conversion migrate writes with, and the
 lake side is the dataset's deduplicated view (latest download per key).
-
-Without --legacy, checks of the lake itself: every live file is readable to the last value and has
-exactly the declared schema; the view shows each key once; no key has two different rows with the
-same download time (the view would pick one at random); no dates are missing against the trade
-calendar (the gap rule of `neo status`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 from rich.table import Table
 
-from neo.app import AppContainer
-from neo.config import Settings
-from neo.datasets import DATASETS, DatasetSpec, get
-from neo.lake import engine, layout, manifest
-from neo.lake.catalog import dataset_view, ensure_placeholders, read_files
-from neo.legacy import (
+from neo.core.config import Settings
+from neo.datasets import DatasetSpec
+from neo.lake import engine
+from neo.lake.catalog import dataset_view, ensure_placeholders
+from neo.legacy.source import (
     LegacyTable,
     attach,
     find_tables,
@@ -44,15 +36,8 @@ from neo.legacy import (
     reading,
     repeated_keys,
 )
-from neo.pipeline.planner import Planner
-from neo.status import missing
-from neo.strategies import for_spec
 
 SUM_TOLERANCE = 1e-12  # relative to the sum of absolute values; Kahan sums err by a few 1e-16
-READ_ROWS = 65_536  # rows decoded at a time when reading a file through
-
-
-# --- against a legacy database --------------------------------------------------------------------
 
 
 @dataclass
@@ -287,150 +272,6 @@ def _show(value: str | None) -> str:
     return "NULL" if value is None else value
 
 
-# --- the lake on its own --------------------------------------------------------------------------
-
-
-@dataclass
-class DatasetHealth:
-    dataset: str
-    files: int = 0
-    rows: int = 0  # rows the view shows
-    bad_files: list[tuple[Path, str]] = field(default_factory=list)  # unreadable or of another schema
-    duplicate_keys: int = 0  # keys the view shows more than once
-    conflicting_keys: int = 0  # keys with different rows at the same download time
-    examples: list[str] = field(default_factory=list)  # a few of those keys
-    missing: list[str] = field(default_factory=list)  # gaps by the dataset's strategy
-    not_checked: list[str] = field(default_factory=list)  # checks that could not run, and why
-
-    @property
-    def ok(self) -> bool:
-        return not (
-            self.bad_files or self.duplicate_keys or self.conflicting_keys or self.missing or self.not_checked
-        )
-
-
-def check_lake(
-    container: AppContainer,
-    datasets: list[str] | None = None,
-    *,
-    examples: int = 5,
-    on_file: Callable[[Path], None] | None = None,
-) -> list[DatasetHealth]:
-    """Check every dataset (or `datasets`) of the lake; `on_file` is told of each file read."""
-    settings = container.settings
-    specs = [get(d) for d in dict.fromkeys(datasets)] if datasets else list(DATASETS.values())
-    ensure_placeholders(settings)
-    calendar: list[date] | None
-    try:
-        calendar = Planner(settings, container.ledger).calendar()
-        calendar_problem = "" if calendar else "no trade calendar in the lake (neo download trade_cal)"
-    except duckdb.Error as exc:
-        calendar, calendar_problem = None, f"cannot read the trade calendar: {first_line(exc)}"
-    out = []
-    for spec in specs:
-        health = DatasetHealth(spec.name)
-        _check_files(settings, spec, health, on_file)
-        present = _check_view(settings, spec, health, examples)
-        if present and for_spec(spec).needs_calendar and calendar_problem:
-            health.not_checked.append(f"gaps: {calendar_problem}")
-        elif present:
-            health.missing = missing(container, spec, calendar or [])
-        out.append(health)
-    return out
-
-
-def _check_files(
-    settings: Settings, spec: DatasetSpec, health: DatasetHealth, on_file: Callable[[Path], None] | None
-) -> None:
-    expected = layout.file_schema(spec)
-    files = manifest.live_files(settings.lake_dir, spec)
-    health.files = len(files)
-    for path in files:
-        problem = _check_file(path, expected)
-        if problem:
-            health.bad_files.append((path, problem))
-        if on_file:
-            on_file(path)
-
-
-def _check_file(path: Path, expected: pa.Schema) -> str | None:
-    """Why a file is not a whole file of the declared schema, or None. Decodes every value, a row
-    group at a time: a footer that reads fine says nothing of the pages behind it. Pages written with
-    a CRC are checked against it, which also catches bit flips that still decode."""
-    try:
-        with pq.ParquetFile(path, page_checksum_verification=True) as f:
-            if not f.schema_arrow.equals(expected, check_metadata=False):
-                return f"schema differs from the declared one: {_schema_diff(f.schema_arrow, expected)}"
-            rows = sum(b.num_rows for b in f.iter_batches(batch_size=READ_ROWS))
-            if rows != f.metadata.num_rows:
-                return f"{rows} rows decoded, {f.metadata.num_rows} declared"
-    except (OSError, pa.ArrowException) as exc:
-        return f"unreadable: {first_line(exc)}"
-    return None
-
-
-def _schema_diff(got: pa.Schema, expected: pa.Schema) -> str:
-    want = {f.name: f.type for f in expected}
-    have = {f.name: f.type for f in got}
-    parts = [f"{n} is {have[n]}, declared {t}" for n, t in want.items() if n in have and have[n] != t]
-    if missing := [n for n in want if n not in have]:
-        parts.append(f"missing {', '.join(missing)}")
-    if extra := [n for n in have if n not in want]:
-        parts.append(f"extra {', '.join(extra)}")
-    return "; ".join(parts) or "column order differs"
-
-
-def _check_view(settings: Settings, spec: DatasetSpec, health: DatasetHealth, examples: int) -> set[date]:
-    """Duplicate and conflicting keys, through the dataset's own view on a connection of its own (a
-    bad file elsewhere in the lake must not stop this dataset's checks). Returns the dates present."""
-    key = ", ".join(q(k) for k in spec.key)
-    con = engine.connect(settings)
-    try:
-        con.execute(f"CREATE VIEW {q(spec.name)} AS {dataset_view(settings.lake_dir, spec)}")
-        row = con.execute(f"SELECT count(*) FROM {q(spec.name)}").fetchone()
-        health.rows = int(row[0]) if row else 0
-        dup = f"SELECT {key}, count(*) AS n FROM {q(spec.name)} GROUP BY ALL HAVING count(*) > 1"
-        health.duplicate_keys, shown = _count_and_first(con, dup, spec, examples, "shown {n} times")
-        # Two rows of one key at the same download time: the view keeps either, so it is not
-        # deterministic. (Identical copies, e.g. a retried batch in a newer generation, are harmless.)
-        fetched = q(layout.FETCHED_AT)
-        raw = read_files(settings.lake_dir, spec)
-        conflict = (
-            f"SELECT {key}, count(DISTINCT hash({_columns(spec)})) AS n FROM {raw} "
-            f"GROUP BY {key}, {fetched} HAVING count(DISTINCT hash({_columns(spec)})) > 1"
-        )
-        health.conflicting_keys, shown2 = _count_and_first(
-            con, conflict, spec, examples, "{n} different rows at one download time"
-        )
-        health.examples = shown + shown2
-        if spec.date_column is None:
-            return set()
-        dates = con.execute(f"SELECT DISTINCT {q(spec.date_column)} FROM {raw}").fetchall()
-        return {d for (d,) in dates if d is not None}
-    except duckdb.Error as exc:
-        health.not_checked.append(f"keys and gaps: {first_line(exc)}")
-        return set()
-    finally:
-        con.close()
-
-
-def _count_and_first(
-    con: duckdb.DuckDBPyConnection, sql: str, spec: DatasetSpec, limit: int, what: str
-) -> tuple[int, list[str]]:
-    keys = list(spec.key)
-    rows = con.execute(
-        f"SELECT *, count(*) OVER () FROM ({sql}) ORDER BY {', '.join(map(q, keys))} LIMIT {int(limit)}"
-    ).fetchall()
-    shown = [
-        ", ".join(f"{k}={v}" for k, v in zip(keys, r, strict=False)) + ": " + what.format(n=r[len(keys)])
-        for r in rows
-    ]
-    return (int(rows[0][-1]) if rows else 0), shown
-
-
-# --- output ----------------------------------------------------------------------------------------
-
-
 def render_report(report: LegacyReport) -> tuple[Table, list[str]]:
     """A table per dataset, then the differing keys and a verdict line."""
     table = Table("dataset", "legacy table", "years", "rows (legacy)", "rows (lake)", "result")
@@ -461,30 +302,4 @@ def render_report(report: LegacyReport) -> tuple[Table, list[str]]:
         if differ
         else f"equal: {len(report.datasets)} datasets, {rows:,} rows, every row identical"
     )
-    return table, lines
-
-
-def render_health(health: list[DatasetHealth]) -> tuple[Table, list[str]]:
-    """A table per dataset, then each problem on a line and a verdict line."""
-    table = Table("dataset", "files", "rows", "bad files", "repeated keys", "missing dates", "result")
-    table.title = "lake checks"
-    lines: list[str] = []
-    for h in health:
-        table.add_row(
-            h.dataset,
-            f"{h.files:,}",
-            f"{h.rows:,}",
-            str(len(h.bad_files)),
-            str(h.duplicate_keys + h.conflicting_keys),
-            str(len(h.missing)),
-            "ok" if h.ok else "PROBLEMS",
-        )
-        lines += [f"{h.dataset}: {path}: {why}" for path, why in h.bad_files]
-        lines += [f"{h.dataset}: {example}" for example in h.examples]
-        if h.missing:
-            more = f" (+{len(h.missing) - 10})" if len(h.missing) > 10 else ""
-            lines.append(f"{h.dataset}: missing {', '.join(h.missing[:10])}{more}")
-        lines += [f"{h.dataset}: not checked: {why}" for why in h.not_checked]
-    bad = [h.dataset for h in health if not h.ok]
-    lines.append(f"problems in {', '.join(bad)}" if bad else f"lake OK: {len(health)} datasets checked")
     return table, lines

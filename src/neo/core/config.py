@@ -20,8 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from neo.dates import parse_duration
-from neo.errors import ConfigError, UsageError, first_line
+from neo.core.dates import parse_duration
+from neo.core.errors import ConfigError, UsageError, first_line
 from neo.pipeline.backends import check_url
 
 DEFAULT_TUSHARE_URL = "http://api.tushare.pro"

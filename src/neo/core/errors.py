@@ -110,5 +110,9 @@ def explain(exc: BaseException) -> NeoError | None:
     return None
 
 
-def first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
+def first_line(what: str | BaseException) -> str:
+    """The first line of a message or an exception's text (an exception without text: its name)."""
+    text = str(what).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(what).__name__ if isinstance(what, BaseException) else ""

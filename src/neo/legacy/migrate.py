@@ -44,12 +44,12 @@ from rich.progress import (
 )
 
 from neo.app import AppContainer
+from neo.core.dates import fmt_day, parse_day
+from neo.core.errors import UsageError
 from neo.datasets import DatasetSpec
-from neo.dates import fmt_day, parse_day
-from neo.errors import UsageError
 from neo.lake.catalog import sync
 from neo.lake.writer import ParquetWriter
-from neo.legacy import LegacyTable, check_file, find_tables, open_legacy, q, reading, repeated_keys
+from neo.legacy.source import LegacyTable, check_file, find_tables, open_legacy, q, reading, repeated_keys
 from neo.strategies import for_spec
 
 PIECE_VALUES = 20_000_000  # ~160 MB of doubles: a piece of daily is 1.8M rows, of balancesheet 127k

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from neo.errors import UsageError
+from neo.core.errors import UsageError
 
 
 class Format(StrEnum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from neo.errors import UsageError
+from neo.core.errors import UsageError
 
 
 def parse_day(text: str, what: str = "date") -> date:

@@ -1,0 +1,1 @@
+"""Shared basics every stage uses: settings, errors, dates, logging, output."""
