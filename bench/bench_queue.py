@@ -26,6 +26,7 @@ from _results import save
 
 from neo.app import AppContainer
 from neo.core.config import load_settings
+from neo.datasets import get
 from neo.pipeline import runner
 from neo.pipeline.queues import QueuedPipeline
 from neo.sim.spawn import spawn
@@ -42,11 +43,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def quota_use(workers: int, window: float) -> tuple[float, int, int]:
-    """(calls/min of daily, refusals, client quota waits) over `window` seconds of steady state."""
+# A dataset of each download strategy whose plan outlasts the measuring window (> 500 calls):
+# (dataset, API counted, simulated stocks). dividend is one call per stock, so it needs many.
+STRATEGIES = (
+    ("daily", "daily", 5),  # calendar_days
+    ("index_weight", "index_weight", 5),  # code_windows: 8 indices x 180 months
+    ("dividend", "dividend", 800),  # stock_history
+)
+
+
+def quota_use(
+    workers: int, window: float, dataset: str = "daily", api: str = "daily", stocks: int = 5
+) -> tuple[float, int, int]:
+    """(calls/min of `api`, refusals, client quota waits) over `window` seconds of steady state."""
     proc, url = spawn(
         "--stocks",
-        "5",
+        str(stocks),
         "--start",
         "20100101",
         "--end",
@@ -74,14 +86,14 @@ def quota_use(workers: int, window: float) -> tuple[float, int, int]:
             with AppContainer(settings) as container:
                 pipeline = QueuedPipeline(container)
                 with runner.consumers(pipeline, workers, 2):
-                    runner.plan(container, pipeline, ["daily"], end=date(2024, 12, 31))
+                    runner.plan(container, pipeline, [dataset], end=date(2024, 12, 31))
                     time.sleep(QUOTA_WINDOW)  # warm up: the first window starts full
                     before, t0 = sim_stats(url), time.monotonic()
                     time.sleep(window)
                     after, t1 = sim_stats(url), time.monotonic()
                     pipeline.queues.fast.flush()
                 waits = container.client.stats["quota_waits"]
-        calls = after.get("calls_daily", 0) - before.get("calls_daily", 0)
+        calls = after.get(f"calls_{api}", 0) - before.get(f"calls_{api}", 0)
         return calls / (t1 - t0) * 60, after.get("quota_rejections", 0), waits
     finally:
         proc.terminate()
@@ -142,6 +154,18 @@ def main() -> None:
     for workers in (1, 4, 16):
         rate, refused, waits = quota_use(workers, args.window)
         lines.append(f"| {workers} | {rate:.0f} | {rate / 500:.1%} | {refused} | {waits} |")
+        print(lines[-1], flush=True)
+    lines += [
+        "",
+        "Each download strategy, 4 fast workers:",
+        "",
+        "| dataset (strategy) | calls/min | of the 500/min quota | server refusals | client quota waits |",
+        "|---|---|---|---|---|",
+    ]
+    for dataset, api, stocks in STRATEGIES:
+        rate, refused, waits = quota_use(4, args.window, dataset, api, stocks)
+        strategy = get(dataset).strategy
+        lines.append(f"| {dataset} ({strategy}) | {rate:.0f} | {rate / 500:.1%} | {refused} | {waits} |")
         print(lines[-1], flush=True)
     r = throughput(args.stocks, args.years)
     split = {k[4:]: v for k, v in r.items() if k.startswith("cpu_")}
