@@ -14,6 +14,27 @@ import pytest
 from neo.core.config import Settings, load_settings
 from neo.sim.server import SimConfig, SimHTTPServer, running
 
+# What the pipeline and reliability tests download: the first eleven datasets and one of each way of
+# downloading the research datasets added (code_windows, stock_history, periods by end_date, a
+# snapshot with twin rows). Their per-day datasets (suspend_d, stk_limit, moneyflow) download like
+# daily. `make reliability` (RELIABILITY=full) downloads every dataset; test_research.py does too.
+CORE_DATASETS = (
+    "stock_basic",
+    "trade_cal",
+    "daily",
+    "daily_basic",
+    "adj_factor",
+    "weekly",
+    "monthly",
+    "income",
+    "balancesheet",
+    "cashflow",
+    "fina_indicator",
+    "index_weight",
+    "dividend",
+    "disclosure_date",
+    "namechange",
+)
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 TOKEN = "t0ken-for-tests-0123456789abcdef"

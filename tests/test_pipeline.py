@@ -16,13 +16,12 @@ import pytest
 
 from neo.app import AppContainer
 from neo.core.config import Settings
-from neo.datasets import DATASETS
 from neo.lake.catalog import open_lake
 from neo.pipeline import runner
 from neo.pipeline.planner import BEIJING, Planner
 from neo.sim.server import SimHTTPServer
 from neo.sim.spawn import neo_command
-from tests.conftest import TOKEN, client_settings, wait_until
+from tests.conftest import CORE_DATASETS, TOKEN, client_settings, wait_until
 
 Sim = Callable[..., SimHTTPServer]
 START, END = date(2024, 1, 1), date(2024, 2, 29)
@@ -42,14 +41,14 @@ def settings_for(server: SimHTTPServer, home: Path, **extra: Any) -> Settings:
 
 def run(settings: Settings, **kwargs: Any) -> runner.Summary:
     with AppContainer(settings) as container:
-        return runner.download(container, end=END, **kwargs)
+        return runner.download(container, **{"datasets": list(CORE_DATASETS), "end": END, **kwargs})
 
 
 def lake_rows(settings: Settings) -> dict[str, list[tuple]]:
     """Every dataset's view, sorted: what an analyst sees."""
     con = open_lake(settings)
     try:
-        return {name: con.sql(f"SELECT * FROM {name} ORDER BY ALL").fetchall() for name in DATASETS}
+        return {name: con.sql(f"SELECT * FROM {name} ORDER BY ALL").fetchall() for name in CORE_DATASETS}
     finally:
         con.close()
 
@@ -103,7 +102,7 @@ from neo.pipeline import runner
 s = load_settings(home=Path(sys.argv[2]), tushare_url=sys.argv[1], token="tok", default_quota=0,
                   quotas={"stock_basic": 0}, history_start="20240101", sync_minutes=0)
 with AppContainer(s) as c:
-    runner.download(c, end=date(2024, 2, 29))
+    runner.download(c, sys.argv[3].split(","), end=date(2024, 2, 29))
 """
 
 
@@ -125,7 +124,7 @@ def test_a_killed_run_resumes_with_nothing_lost_or_duplicated(
         server.sim.hold(after=30)
         before = done()
         proc = subprocess.Popen(
-            [sys.executable, "-c", KILLED_DOWNLOAD, server.url, str(tmp_path)],
+            [sys.executable, "-c", KILLED_DOWNLOAD, server.url, str(tmp_path), ",".join(CORE_DATASETS)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -209,7 +208,7 @@ def test_redis_queues_with_two_fast_consumers_sharing_one_quota(
         NEO_QUOTAS__stock_basic="25",
     )
     out = subprocess.run(
-        [NEO, "dl", "--end", "20240229"], env=env, capture_output=True, text=True, timeout=60
+        [NEO, "dl", *CORE_DATASETS, "--end", "20240229"], env=env, capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0 and "calls queued" in out.stdout, out.stderr
     consumers = [
@@ -242,8 +241,8 @@ def test_dl_twice_does_not_queue_the_same_calls_twice(sim: Sim, tmp_path: Path) 
     settings = settings_for(sim(end=END), tmp_path)
     with AppContainer(settings) as c:
         pipeline = QueuedPipeline(c)
-        first = runner.plan(c, pipeline, end=END, queued_ttl=runner.QUEUED_TTL)
-        second = runner.plan(c, pipeline, end=END, queued_ttl=runner.QUEUED_TTL)
+        first = runner.plan(c, pipeline, list(CORE_DATASETS), end=END, queued_ttl=runner.QUEUED_TTL)
+        second = runner.plan(c, pipeline, list(CORE_DATASETS), end=END, queued_ttl=runner.QUEUED_TTL)
         assert len(first.requests) > 100 and second.requests == []
         assert pipeline.queues.depths()["fast"] == len(first.requests)
         # `neo download` owns its embedded queue: it flushes it and plans the pending calls again.
@@ -260,7 +259,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(sim: Sim, tmp_path: Path, refe
     done = done_requests(settings)
     server.sim.hold(after=30)  # 30 of the 100+ calls, then the rest wait: Ctrl-C comes first
     proc = subprocess.Popen(
-        [NEO, "download", "--end", "20240229"],
+        [NEO, "download", *CORE_DATASETS, "--end", "20240229"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

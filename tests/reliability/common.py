@@ -13,7 +13,7 @@ from neo.lake.catalog import open_lake
 from neo.sim.server import SimConfig, SimHTTPServer
 from neo.sim.spawn import neo_command
 from tests.conftest import TOKEN
-from tests.reliability.conftest import START, Scale
+from tests.reliability.conftest import DATASETS, START, Scale
 from tests.reliability.reference import Diff, compare
 
 NEO = neo_command()
@@ -69,7 +69,7 @@ def lake_problems(home: Path, server: SimHTTPServer, end: date) -> dict[str, Dif
     """{} when every view of the lake under `home` equals the reference from the simulator's data."""
     con = open_lake(load_settings(home=home))
     try:
-        return compare(con, server.sim, START, end)
+        return compare(con, server.sim, START, end, list(DATASETS))
     finally:
         con.close()
 

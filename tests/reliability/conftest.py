@@ -20,7 +20,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from tests.conftest import wait_until  # noqa: F401  (kept importable from here)
+from neo.datasets import DATASETS as ALL_DATASETS
+from tests.conftest import (
+    CORE_DATASETS,
+    wait_until,  # noqa: F401  (kept importable from here)
+)
 
 FULL = os.environ.get("RELIABILITY", "") == "full"
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +45,7 @@ SCALE = (
     else Scale(rounds=2, seconds=8.0, stocks=20, end=date(2024, 4, 30))  # Q1 statements included
 )
 START = date(2024, 1, 1)
+DATASETS: tuple[str, ...] = tuple(ALL_DATASETS) if FULL else CORE_DATASETS  # what scenarios download
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from neo.lake import layout, manifest
 from neo.sim.server import SimConfig, SimHTTPServer, running
 from tests.conftest import TOKEN
 from tests.reliability.common import assert_one_line_error, env_for, lake_problems, market, neo
-from tests.reliability.conftest import FULL, SCALE
+from tests.reliability.conftest import DATASETS, FULL, SCALE
 
 END = SCALE.end.strftime("%Y%m%d")
 
@@ -39,7 +39,7 @@ def server() -> Iterator[SimHTTPServer]:
 @pytest.fixture(scope="module")
 def built(server: SimHTTPServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("built") / "data"
-    out = neo("download", "--end", END, env=env_for(server, home))
+    out = neo("download", *DATASETS, "--end", END, env=env_for(server, home))
     assert out.returncode == 0, out.stderr
     return home
 
@@ -151,7 +151,7 @@ def test_a_corrupt_parquet_file_in_the_lake(server: SimHTTPServer, home: Path, r
     bad.write_bytes(b"PAR1" + bytes(range(256)) * 8)
     before = fingerprint(home)
     # Reads name the file; a download stops before planning (it reads the lake to find gaps).
-    for args in (["query", "SELECT count(*) FROM daily"], ["status"], ["download", "--end", END]):
+    for args in (["query", "SELECT count(*) FROM daily"], ["status"], ["download", *DATASETS, "--end", END]):
         out = neo(*args, env=env)
         assert_one_line_error(out, str(bad), "not a readable Parquet file")
         assert out.returncode == 1

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from neo.sim.server import SimHTTPServer
 from tests.reliability.common import env_for, lake_problems, market, neo
-from tests.reliability.conftest import Scale
+from tests.reliability.conftest import DATASETS, Scale
 
 READER = """
 import json, os, sys, time
@@ -106,7 +106,7 @@ def test_ingestion_compaction_vacuum_and_queries_at_once(
         )
 
     def ingest() -> None:
-        downloads.append(neo("download", "--end", end, env=env))
+        downloads.append(neo("download", *DATASETS, "--end", end, env=env))
         while not enough():
             downloads.append(neo("download", "--refetch", "daily", "adj_factor", "--end", end, env=env))
 

@@ -22,7 +22,7 @@ from neo.pipeline import runner
 from neo.sim.server import SimHTTPServer
 from tests.conftest import client_settings
 from tests.reliability.common import assert_one_line_error, env_for, lake_problems, market, neo, settings_of
-from tests.reliability.conftest import START, Scale
+from tests.reliability.conftest import DATASETS, START, Scale
 from tests.reliability.reference import compare
 
 Sim = Callable[..., SimHTTPServer]
@@ -69,7 +69,7 @@ def assert_subset_of_reference(home: Path, server: SimHTTPServer, scale: Scale) 
     """Every row the lake holds is right; returns how many reference rows it does not hold yet."""
     con = open_lake(settings_of({"NEO_HOME": str(home)}))
     try:
-        problems = compare(con, server.sim, START, scale.end)
+        problems = compare(con, server.sim, START, scale.end, list(DATASETS))
         assert all(diff.extra == [] for diff in problems.values()), problems
         return sum(len(diff.missing) for diff in problems.values())
     finally:
@@ -88,12 +88,12 @@ def test_a_full_disk_stops_with_one_clear_line_and_a_rerun_completes(
     server = sim(**vars(market(scale)))
     end = scale.end.strftime("%Y%m%d")
     probe_home = tmp_path / "probe"  # how much room the whole download needs
-    assert neo("download", "--end", end, env=env_for(server, probe_home)).returncode == 0
+    assert neo("download", *DATASETS, "--end", end, env=env_for(server, probe_home)).returncode == 0
     needed = _du(probe_home)
     home = tmp_path / "disk" / "data"
     small_disk(f"size={needed // 2}")
     env = env_for(server, home)
-    out = neo("download", "--end", end, env=env)
+    out = neo("download", *DATASETS, "--end", end, env=env)
     assert out.returncode == 1, out.stdout + out.stderr
     assert "Traceback" not in out.stderr
     last = out.stderr.strip().splitlines()[-1]
@@ -101,7 +101,7 @@ def test_a_full_disk_stops_with_one_clear_line_and_a_rerun_completes(
     assert_nothing_half_written(home)
     assert assert_subset_of_reference(home, server, scale) > 0  # the disk really filled up mid-way
     small_disk("size=64m")
-    again = neo("download", "--end", end, env=env)
+    again = neo("download", *DATASETS, "--end", end, env=env)
     assert again.returncode == 0 and " 0 failed" in again.stdout, again.stderr
     assert lake_problems(home, server, scale.end) == {}
 
@@ -119,7 +119,7 @@ def test_a_read_only_data_root_is_refused_and_nothing_changes(
     server = sim(**vars(market(scale)))
     home = tmp_path / "disk" / "data"
     env = env_for(server, home)
-    assert neo("download", "--end", scale.end.strftime("%Y%m%d"), env=env).returncode == 0
+    assert neo("download", *DATASETS, "--end", scale.end.strftime("%Y%m%d"), env=env).returncode == 0
     files = sorted(p.relative_to(home) for p in home.rglob("*.parquet"))
     small_disk("ro")
     for args in commands:
@@ -157,12 +157,12 @@ def test_an_injected_write_error_stops_the_run_and_leaves_the_request_pending(
 
     monkeypatch.setattr(writer_module.pq, "write_table", failing_write)
     with AppContainer(settings) as c, pytest.raises(StorageError, match="no space left"):
-        runner.download(c, end=scale.end)
+        runner.download(c, list(DATASETS), end=scale.end)
     with AppContainer(settings) as c:
         assert c.ledger.entries(status="failed") == []
         assert c.ledger.entries(status="pending") != []
     assert_nothing_half_written(settings.home)
     monkeypatch.setattr(writer_module.pq, "write_table", real_write)
     with AppContainer(settings) as c:
-        assert runner.download(c, end=scale.end).failed == 0
+        assert runner.download(c, list(DATASETS), end=scale.end).failed == 0
     assert lake_problems(settings.home, server, scale.end) == {}

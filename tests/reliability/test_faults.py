@@ -7,7 +7,7 @@ from pathlib import Path
 
 from neo.sim.server import SimHTTPServer
 from tests.reliability.common import FAULT_KINDS, env_for, lake_problems, market, neo
-from tests.reliability.conftest import FULL, Scale
+from tests.reliability.conftest import DATASETS, FULL, Scale
 
 
 def test_thirty_percent_mixed_faults_leave_the_lake_equal_to_the_reference(
@@ -25,7 +25,7 @@ def test_thirty_percent_mixed_faults_leave_the_lake_equal_to_the_reference(
         server = sim(**vars(market(scale, seed=seed + 1, faults=faults, slow_ms=600)))
         home = tmp_path / f"round{seed}"
         env = env_for(server, home)
-        out = neo("download", "--end", scale.end.strftime("%Y%m%d"), env=env)
+        out = neo("download", *DATASETS, "--end", scale.end.strftime("%Y%m%d"), env=env)
         assert out.returncode == 0, out.stderr
         assert " 0 failed" in out.stdout, out.stdout
         stats = server.sim.snapshot()
@@ -34,7 +34,7 @@ def test_thirty_percent_mixed_faults_leave_the_lake_equal_to_the_reference(
         assert stats.get("fault_http_5xx", 0) / stats["requests"] > 0.03  # the rate really was high
         assert lake_problems(home, server, scale.end) == {}
         before = server.sim.snapshot()["requests"]
-        again = neo("download", "--end", scale.end.strftime("%Y%m%d"), env=env)
+        again = neo("download", *DATASETS, "--end", scale.end.strftime("%Y%m%d"), env=env)
         assert again.returncode == 0 and "0 calls planned" in again.stdout, again.stdout
         assert server.sim.snapshot()["requests"] == before
     row.notes.append(f"{injected} faults injected")

@@ -18,6 +18,7 @@ from neo.lake import manifest
 from neo.pipeline.queues import QueuedPipeline
 from neo.sim.server import SimHTTPServer
 from tests.reliability.common import NEO, env_for, lake_problems, market, neo, settings_of
+from tests.reliability.conftest import DATASETS as UNDER_TEST
 from tests.reliability.conftest import Scale
 
 DEADLINE = 180.0  # seconds: only for a hung round; no kill waits for time to pass
@@ -50,7 +51,7 @@ def test_consumers_killed_at_random_moments_lose_and_duplicate_nothing(
     settings = settings_of(env)
     kills = 0
     for round_ in range(scale.rounds):
-        queued = neo("dl", "--refetch", "--end", end, env=env)  # work for this round
+        queued = neo("dl", "--refetch", *UNDER_TEST, "--end", end, env=env)  # work for this round
         assert queued.returncode == 0, queued.stderr
         kills += kill_round(round_, rng, server, env, settings, tmp_path, procs)
     assert kills == 3 * scale.rounds
@@ -58,7 +59,7 @@ def test_consumers_killed_at_random_moments_lose_and_duplicate_nothing(
     assert pending, "every round finished before its kills: the kills hit no work"
     row.notes.append(f"{kills} kills; {len(pending)} requests unfinished before the re-run")
 
-    done = neo("download", "--end", end, env=env)
+    done = neo("download", *UNDER_TEST, "--end", end, env=env)
     assert done.returncode == 0 and " 0 failed" in done.stdout, done.stdout + done.stderr
     assert lake_problems(home, server, scale.end) == {}
     assert neo("compact", env=env).returncode == 0
