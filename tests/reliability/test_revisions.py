@@ -9,7 +9,8 @@ from neo.datasets import DATASETS
 from neo.lake.catalog import open_lake, read_files
 from neo.sim.server import SimHTTPServer, Simulator
 from tests.reliability.common import env_for, lake_problems, market, neo, settings_of
-from tests.reliability.conftest import DATASETS, START, Scale
+from tests.reliability.conftest import DATASETS as UNDER_TEST
+from tests.reliability.conftest import START, Scale
 from tests.reliability.reference import compare
 
 
@@ -28,9 +29,9 @@ def test_revised_rows_end_with_their_latest_values_only(
     home = tmp_path / "data"
     env = env_for(server, home)
     end = scale.end.strftime("%Y%m%d")
-    assert neo("download", *DATASETS, "--end", end, env=env).returncode == 0
+    assert neo("download", *UNDER_TEST, "--end", end, env=env).returncode == 0
     for round_ in range(1, scale.rounds + 1):
-        out = neo("download", "--refetch", *DATASETS, "--end", end, env=env)
+        out = neo("download", "--refetch", *UNDER_TEST, "--end", end, env=env)
         assert out.returncode == 0 and " 0 failed" in out.stdout, out.stderr
         if round_ % 2:
             assert neo("compact", env=env).returncode == 0
