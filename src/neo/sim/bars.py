@@ -339,11 +339,11 @@ def period_bars(s: State, kind: str) -> Frame:
 
 
 def _bar_frame(name: str) -> Dataset:
-    return Dataset(name, lambda m: bars(m.state)[name], range_column="trade_date", eager=True)
+    return Dataset(name, lambda m: bars(m.state)[name], eager=True)
 
 
 def _period_frame(kind: str) -> Dataset:
-    return Dataset(kind, lambda m: period_bars(m.state, kind), range_column="trade_date", eager=True)
+    return Dataset(kind, lambda m: period_bars(m.state, kind), eager=True)
 
 
 DATASETS: tuple[Dataset, ...] = (

@@ -657,27 +657,11 @@ def _express(market: Market) -> Frame:
 
 DATASETS: tuple[Dataset, ...] = (
     # No start/end range: end_date is the payout's period, filtered exactly like the other dates.
-    Dataset("dividend", lambda m: build(m, "dividend"), order_column="ann_date"),
-    Dataset("disclosure_date", lambda m: build(m, "disclosure_date"), order_column="end_date"),
-    # The base APIs need a stock or an announcement day; the _vip ones take the whole market.
-    Dataset(
-        "forecast",
-        lambda m: build(m, "forecast"),
-        range_column="ann_date",
-        aliases={"period": "end_date"},
-        required=(("ts_code", "ann_date"),),
-    ),
-    Dataset(
-        "forecast_vip", lambda m: m.frame("forecast"), range_column="ann_date", aliases={"period": "end_date"}
-    ),
-    Dataset(
-        "express",
-        lambda m: build(m, "express"),
-        range_column="ann_date",
-        aliases={"period": "end_date"},
-        required=(("ts_code",),),
-    ),
-    Dataset(
-        "express_vip", lambda m: m.frame("express"), range_column="ann_date", aliases={"period": "end_date"}
-    ),
+    Dataset("dividend", lambda m: build(m, "dividend")),
+    Dataset("disclosure_date", lambda m: build(m, "disclosure_date")),
+    # The _vip variants serve the same frame with other rules (neo.protocol.rules).
+    Dataset("forecast", lambda m: build(m, "forecast")),
+    Dataset("forecast_vip", lambda m: m.frame("forecast")),
+    Dataset("express", lambda m: build(m, "express")),
+    Dataset("express_vip", lambda m: m.frame("express")),
 )

@@ -767,14 +767,14 @@ def _index_series(
     }
 
 
-def _served(api: str, **kw: Any) -> Dataset:
-    return Dataset(api, lambda m: frame(m, api), **kw)
+def _served(api: str) -> Dataset:
+    return Dataset(api, lambda m: frame(m, api))
 
 
 DATASETS: tuple[Dataset, ...] = (
-    _served("index_basic", defaults={"market": "SSE"}),  # the doc: an omitted market means SSE
-    _served("index_daily", range_column="trade_date", required=(("ts_code",),)),
-    _served("index_weight", range_column="trade_date"),
-    _served("index_classify", defaults={"src": "SW2021"}),  # undocumented default
-    _served("index_member_all", defaults={"is_new": "Y"}),  # the default drops past memberships
+    _served("index_basic"),
+    _served("index_daily"),
+    _served("index_weight"),
+    _served("index_classify"),
+    _served("index_member_all"),
 )

@@ -1,4 +1,6 @@
-"""Answering one API call from the simulator's frames: filters, newest-first order, fields, paging.
+"""The simulator as a data source of the protocol: a normalised `neo.protocol.Query` answered from
+the market's frames (which rows, in which order); the protocol itself (fields, params, rules, paging,
+errors) lives in `neo.protocol`.
 
 Frames are sorted once (newest date first, then ts_code) and indexed by date and ts_code, so a
 call selects its rows through the indexes and never scans millions of rows.
@@ -12,14 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from neo.protocol.core import Filter, Page, Query
+from neo.protocol.rules import base_api, rule_for
 from neo.sim.market import Frame, Market
-from neo.sim.registry import base_api, lookup
+from neo.sim.registry import lookup
 
-__all__ = ["MissingParam", "Tables", "base_api", "index_frame", "select"]
-
-
-class MissingParam(LookupError):
-    """A call lacks a param the API requires (``Dataset.required``); args[0] names the group."""
+__all__ = ["SimSource", "Tables", "base_api", "columns", "index_frame", "items", "select", "select_query"]
 
 
 @dataclass
@@ -75,88 +75,97 @@ class Tables:
             hit = self._cache.get(key)
         if hit is not None:
             return hit
-        ds = lookup(api)
-        if ds is None:
+        ds, rule = lookup(api), rule_for(api)
+        if ds is None or rule is None:
             raise ValueError(f"unknown api {api!r}")
-        if ds.per_period:
-            built = index_frame(self.market.statement(api, period), ds.range_column)
+        if rule.per_period:
+            built = index_frame(self.market.statement(api, period), rule.date_column)
         else:
-            built = index_frame(self.market.frame(api), ds.range_column or ds.order_column)
+            built = index_frame(self.market.frame(api), rule.date_column)
         with self._lock:
-            if ds.per_period and len(self._cache) > 256:  # bound memory of per-period frames
+            if rule.per_period and len(self._cache) > 256:  # bound memory of per-period frames
                 for k in [k for k in self._cache if k[1]][:64]:
                     del self._cache[k]
             return self._cache.setdefault(key, built)
 
 
-def _values(v: Any) -> list[str]:
-    if isinstance(v, list | tuple):
-        return [str(x) for x in v]
-    return [s.strip() for s in str(v).split(",") if s.strip()]
-
-
 def select(tables: Tables, api: str, params: dict[str, Any]) -> tuple[Frame, np.ndarray]:
-    """Rows of `api` matching `params` (unknown or null params ignored), newest first.
+    """Rows of `api` matching `params` (unknown or null params ignored), newest first, unpaged.
 
-    Raises MissingParam when a param the API requires is absent."""
-    base = base_api(api)
-    ds = lookup(base)
-    if ds is None:
-        raise ValueError(f"unknown api {api!r}")
-    given = {k: v for k, v in params.items() if v not in (None, "")}
-    for group in ds.required:
-        if not any(p in given for p in group):
-            raise MissingParam(",".join(group))
-    params = {**ds.defaults, **given}
-    # Moved aside, not renamed: forecast's end_date param bounds ann_date, its period is end_date.
-    aliased = {col: params.pop(name) for name, col in ds.aliases.items() if name in params}
-    if ds.per_period:
-        periods = _values(params["period"]) if "period" in params else tables.market.periods()
+    Raises ProtocolError (40101 "... required") when a param the API requires is absent."""
+    return select_query(tables, Query.build(api, params, [], cap=1))
+
+
+def select_query(tables: Tables, q: Query) -> tuple[Frame, np.ndarray]:
+    """The rows of every page of `q`, newest first: the frame and its row indexes."""
+    base = q.base
+    if q.rule.per_period:
+        periods = q.periods if q.periods is not None else tables.market.periods()
         frames, rows = [], []
         for ix in (tables.get(base, p) for p in sorted(periods, reverse=True)):
-            r = _rows(ix, params)
+            r = _rows(ix, q.filters)
             if len(r):
                 frames.append(ix.frame)
                 rows.append(r)
         return _concat(frames, rows)
     ix = tables.get(base)
-    rows = _rows(ix, params, ranged=ds.range_column is not None)
-    for col, value in aliased.items():
-        rows = _match(ix.frame, rows, col, value)
-    return ix.frame, rows
+    return ix.frame, _rows(ix, q.filters)
 
 
-def _rows(ix: Indexed, params: dict[str, Any], ranged: bool = True) -> np.ndarray:
+def columns(frame: Frame, rows: np.ndarray, names: list[str] | tuple[str, ...]) -> list[np.ndarray]:
+    return [frame[n][rows] if n in frame else np.full(len(rows), None, dtype=object) for n in names]
+
+
+def items(cols: list[np.ndarray]) -> list[tuple[Any, ...]]:
+    return list(zip(*(c.tolist() for c in cols), strict=True)) if cols and len(cols[0]) else []
+
+
+class SimSource:
+    """The simulator's frames as a protocol data source."""
+
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+
+    def page(self, query: Query) -> Page:
+        frame, rows = select_query(self.tables, query)
+        page = rows[query.offset : query.offset + query.limit]
+        names = list(query.names)
+        return Page(names, items(columns(frame, page, names)), query.offset + len(page) < len(rows))
+
+
+def _rows(ix: Indexed, filters: tuple[Filter, ...]) -> np.ndarray:
     if ix.n == 0:
         return np.empty(0, dtype=np.int64)
     rows: np.ndarray | None = None
     dc = ix.date_col
-    if dc is not None and dc in params:
-        rows = _union([ix.by_date.get(d) for d in _values(params[dc])])
-    elif ranged and dc is not None and ("start_date" in params or "end_date" in params):
-        lo, hi = str(params.get("start_date", "")), str(params.get("end_date", "99999999"))
-        rows = _union([ix.by_date[d] for d in ix.dates if lo <= d <= hi])
-    if "ts_code" in params and ix.by_code:
-        code_rows = _union([ix.by_code.get(c) for c in _values(params["ts_code"])])
-        rows = code_rows if rows is None else np.intersect1d(rows, code_rows, assume_unique=True)
+    rest = []
+    for f in filters:
+        if f.column == dc and dc is not None:
+            if f.is_range:
+                lo, hi = f.lo or "", f.hi or "99999999"
+                picked = _union([ix.by_date[d] for d in ix.dates if lo <= d <= hi])
+            else:
+                picked = _union([ix.by_date.get(d) for d in f.values])
+        elif f.column == "ts_code" and ix.by_code:
+            picked = _union([ix.by_code.get(c) for c in f.values])
+        else:
+            rest.append(f)
+            continue
+        rows = picked if rows is None else np.intersect1d(rows, picked, assume_unique=True)
     if rows is None:
         rows = np.arange(ix.n)
-    for name, value in params.items():
-        if name in ("ts_code", "limit", "offset") or name == dc:
-            continue
-        if ranged and name in ("start_date", "end_date"):
-            continue
-        rows = _match(ix.frame, rows, name, value)
+    for f in rest:
+        rows = _match(ix.frame, rows, f.column, f.values)
     return np.sort(rows)  # frames are stored newest first, so row order is answer order
 
 
-def _match(frame: Frame, rows: np.ndarray, name: str, value: Any) -> np.ndarray:
-    """The rows whose column `name` holds one of `value`; unknown params are ignored, like the
-    real service."""
+def _match(frame: Frame, rows: np.ndarray, name: str, values: tuple[str, ...]) -> np.ndarray:
+    """The rows whose column `name` holds one of `values` (text columns only: a number never
+    equals a param's text); a column the frame lacks filters nothing."""
     col = frame.get(name)
     if col is None or len(rows) == 0:
         return rows
-    wanted = set(_values(value))
+    wanted = set(values)
     return rows[np.fromiter((x in wanted for x in col[rows]), dtype=bool, count=len(rows))]
 
 

@@ -1,9 +1,10 @@
 """The one list of APIs the simulator serves, built from what each generator module declares.
 
-Every generator module has a ``DATASETS`` tuple of ``neo.sim.state.Dataset`` (API name, builder,
-range column, server-side defaults, required params, per-period flag). Registering a new family is
-one line: add its module's ``DATASETS`` to ``_FAMILIES`` below. ``Market.frame``/``Market.statement``
-build through it and ``neo.sim.query`` reads its filtering rules from it.
+Every generator module has a ``DATASETS`` tuple of ``neo.sim.state.Dataset`` (API name and
+builder). Registering a new family is one line: add its module's ``DATASETS`` to ``_FAMILIES``
+below. ``Market.frame``/``Market.statement`` build through it. How each API reads its params (range
+column, defaults, required params, aliases, per period) is not here but in the protocol's one table,
+``neo.protocol.rules``, which ``neo serve`` shares; every API registered here must have a rule there.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def _collect() -> MappingProxyType[str, Dataset]:
         for ds in family:
             if ds.api in out:
                 raise ValueError(f"API {ds.api!r} registered twice")
+            ds.rule  # noqa: B018 - fails at import when the protocol has no rule for it
             out[ds.api] = ds
     return MappingProxyType(out)
 

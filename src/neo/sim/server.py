@@ -1,8 +1,10 @@
 """The simulator's HTTP server: Tushare's protocol on `/`, `/dataapi` and `/dataapi/{api_name}`.
 
-It checks the token, honours `fields`, ignores null and unknown params, truncates at each API's row
-cap and pages with limit/offset, answers newest first, enforces per-token per-API quotas with the
-real 40203 message, and injects faults on request. `GET /_sim/stats` reports what it served.
+The protocol (token, `fields`, null and unknown params, per-API rules, row caps, limit/offset paging,
+newest-first order, error replies) is `neo.protocol`, shared with `neo serve`; the rows come from the
+market's frames (`neo.sim.query.SimSource`). What only a simulator does lives here: per-token per-API
+quotas with the real 40203 message, injected faults, revisions of rows served again, poisoned
+values, and the hold()/release() test hook. `GET /_sim/stats` reports what it served.
 """
 
 from __future__ import annotations
@@ -12,13 +14,11 @@ import logging
 import random
 import threading
 import time
-import uuid
 import zlib
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
@@ -26,21 +26,48 @@ import orjson
 
 from neo.datasets import row_cap, spec_for_api
 from neo.datasets.spec import api_fields
+from neo.protocol.core import (
+    MSG_API,
+    MSG_DB,
+    MSG_FIELD,
+    MSG_INTERNAL,
+    MSG_MINUTE,
+    MSG_PERMISSION,
+    MSG_REQUIRED,
+    MSG_TOKEN,
+    Call,
+    ProtocolError,
+    Query,
+    Reply,
+    Service,
+    error_body,
+    int_param,
+    ok_body,
+)
+from neo.protocol.http import ProtocolHTTPServer
 from neo.sim.market import Market
-from neo.sim.query import MissingParam, Tables, base_api, select
+from neo.sim.query import Tables, base_api, columns, items, select, select_query
 
 log = logging.getLogger("neo.sim")
 
-MSG_TOKEN = "您的token不对，请确认。"
-MSG_API = "请指定正确的接口名"
-MSG_MINUTE = (
-    "抱歉，您每分钟最多访问该接口{n}次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
-)
-MSG_PERMISSION = "抱歉，您没有接口访问权限，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
-MSG_FIELD = "接口{api}不包含字段{field}"
-MSG_DB = "服务器错误(数据库异常)，请稍后再试！期待您能把错误反馈给我们，谢谢！"
-MSG_INTERNAL = "系统内部错误"
-MSG_REQUIRED = "{params} required"
+# Re-exported: tests and tools import the messages from here.
+__all__ = [
+    "FAULT_KINDS",
+    "MSG_API",
+    "MSG_DB",
+    "MSG_FIELD",
+    "MSG_INTERNAL",
+    "MSG_MINUTE",
+    "MSG_PERMISSION",
+    "MSG_REQUIRED",
+    "MSG_TOKEN",
+    "Poison",
+    "Reply",
+    "SimConfig",
+    "SimHTTPServer",
+    "Simulator",
+    "running",
+]
 
 FAULT_KINDS = ("http_5xx", "slow", "quota", "malformed", "db_error")
 
@@ -93,18 +120,13 @@ class SimConfig:
         return row_cap(api, self.caps)
 
 
-@dataclass
-class Reply:
-    status: int
-    body: bytes
-    delay: float = 0.0  # seconds to stall before answering
-
-
-class Simulator:
+class Simulator(Service):
     """Protocol logic without HTTP: `handle(body, path_api)` -> Reply. Thread-safe."""
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
+        self.token = config.token
+        self.ignore_offset = config.ignore_offset
         self.market = Market(stocks=config.stocks, start=config.start, end=config.end, seed=config.seed)
         self.tables = Tables(self.market)
         self.stats: Counter[str] = Counter()
@@ -179,52 +201,36 @@ class Simulator:
         arrived = time.monotonic() if arrived is None else arrived
         self._wait_while_held()
         self._count("requests")
-        try:
-            req = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return self._error("?", -1000, MSG_INTERNAL)
-        if not isinstance(req, dict):
-            return self._error("?", -1000, MSG_INTERNAL)
-        api = str(req.get("api_name") or path_api or "")
-        token = req.get("token")
-        params = req.get("params") if req.get("params") is not None else {}
-        if (
-            not isinstance(token, str)
-            or not token.strip()
-            or (self.config.token is not None and token != self.config.token)
-        ):
-            return self._error(api, 40101, MSG_TOKEN)
-        if api not in api_fields():
-            return self._error(api, 40101, MSG_API)
-        if not isinstance(params, dict):
-            return self._error(api, -1000, MSG_INTERNAL)
-        if api in self.config.deny:
-            return self._error(api, 40203, MSG_PERMISSION)
-        if not self._admit(token, api, arrived):
-            return self._error(api, 40203, MSG_MINUTE.format(n=self.config.quota), "quota_rejections")
+        return super().handle(raw, path_api, arrived)
 
+    def knows(self, api: str) -> bool:
+        return api in api_fields()
+
+    def cap(self, api: str) -> int:
+        return self.config.cap(api)
+
+    def gate(self, call: Call, arrived: float) -> Reply | None:
+        api = call.api
+        if api in self.config.deny:
+            raise ProtocolError(40203, MSG_PERMISSION)
+        if not self._admit(call.token, api, arrived):
+            raise ProtocolError(40203, MSG_MINUTE.format(n=self.config.quota), "quota_rejections")
         fault = self._draw_fault()
+        call.extra["fault"] = fault
         if fault == "http_5xx":
             self._count("fault_http_5xx")
             status = self._rng.choice([500, 502, 503, 504])
             return Reply(status, b"<html><body><h1>%d</h1></body></html>" % status)
         if fault == "quota":
             self._count("fault_quota")
-            return self._error(api, 40203, MSG_MINUTE.format(n=self.config.quota or 500))
+            raise ProtocolError(40203, MSG_MINUTE.format(n=self.config.quota or 500))
         if fault == "db_error":
             self._count("fault_db_error")
-            return self._error(api, -1, MSG_DB)
+            raise ProtocolError(-1, MSG_DB)
+        return None
 
-        try:
-            names = self._fields(api, req.get("fields"))
-        except LookupError as exc:
-            return self._error(api, -2001, MSG_FIELD.format(api=api, field=exc.args[0]))
-        try:
-            body = self._answer(api, params, names)
-        except MissingParam as exc:
-            # A required param is absent (e.g. index_daily without ts_code). The one real reply on
-            # record (waditu/tushare#1492) is code 40101 with "ts_code required".
-            return self._error(api, 40101, MSG_REQUIRED.format(params=" or ".join(exc.args[0].split(","))))
+    def deliver(self, call: Call, body: bytes) -> Reply:
+        fault = call.extra.get("fault")
         delay = self.config.latency_ms / 1000
         if fault == "slow":
             self._count("fault_slow")
@@ -234,10 +240,9 @@ class Simulator:
             body = body[: max(1, len(body) // 2)]
         return Reply(200, body, delay)
 
-    def _error(self, api: str, code: int, msg: str, stat: str = "errors") -> Reply:
-        self._count(stat)
-        body = {"request_id": uuid.uuid4().hex, "code": code, "msg": msg, "data": None}
-        return Reply(200, orjson.dumps(body), self.config.latency_ms / 1000)
+    def error(self, exc: ProtocolError) -> Reply:
+        self._count(exc.stat)
+        return Reply(200, error_body(exc.code, exc.msg), self.config.latency_ms / 1000)
 
     def _admit(self, token: str, api: str, now: float) -> bool:
         if self.config.quota <= 0:
@@ -263,43 +268,24 @@ class Simulator:
             u -= p
         return None
 
-    @staticmethod
-    def _fields(api: str, requested: Any) -> list[str]:
-        declared = api_fields()[api]["fields"]
-        if isinstance(requested, list):
-            names = [str(x).strip() for x in requested]
-        else:
-            names = [x.strip() for x in str(requested or "").split(",")]
-        names = list(dict.fromkeys(n for n in names if n))
-        if not names:
-            return [f["name"] for f in declared if f["default"]]
-        known = {f["name"] for f in declared}
-        for n in names:
-            if n not in known:
-                raise LookupError(n)
-        return names
-
-    def _answer(self, api: str, params: dict[str, Any], names: list[str]) -> bytes:
-        frame, rows = select(self.tables, api, params)
+    def answer(self, call: Call, query: Query) -> bytes:
+        api, params, names = call.api, call.params, list(query.names)
+        frame, rows = select_query(self.tables, query)
         total = len(rows)
-        cap = self.config.cap(api)
-        offset = 0 if self.config.ignore_offset else _int(params.get("offset"), 0)
-        limit = min(_int(params.get("limit"), cap) or cap, cap)
-        rows = rows[offset : offset + limit]
-        columns = _columns(frame, rows, names)
+        rows = rows[query.offset : query.offset + query.limit]
+        cols = columns(frame, rows, names)
         if self.config.revise_rate > 0 and len(rows):
-            columns = self._revise(api, params, frame, rows, names, columns, served=True)
-        items = list(zip(*(c.tolist() for c in columns), strict=True)) if len(rows) else []
+            cols = self._revise(api, params, frame, rows, names, cols, served=True)
+        out = items(cols)
         for poison in self.config.poison:
-            if items and poison.field in names and poison.applies(api, params):
-                first = list(items[0])
+            if out and poison.field in names and poison.applies(api, params):
+                first = list(out[0])
                 first[names.index(poison.field)] = poison.value
-                items[0] = tuple(first)
+                out[0] = tuple(first)
                 self._count("poisoned_replies")
         self._count(f"calls_{base_api(api)}")
-        self._count("rows", len(items))
-        data = {"fields": names, "items": items, "has_more": offset + len(rows) < total, "count": -1}
-        return orjson.dumps({"request_id": uuid.uuid4().hex, "code": 0, "msg": "", "data": data})
+        self._count("rows", len(out))
+        return ok_body(names, out, query.offset + len(rows) < total)
 
     def expected(self, api: str, params: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         """Every field of every row that `api` answers for `params` now, in its latest revision,
@@ -307,11 +293,10 @@ class Simulator:
         Tests build their reference lake from this, never from neo's own output."""
         names = [f["name"] for f in api_fields()[api]["fields"]]
         frame, rows = select(self.tables, api, params)
-        columns = _columns(frame, rows, names)
+        cols = columns(frame, rows, names)
         if self.config.revise_rate > 0 and len(rows):
-            columns = self._revise(api, params, frame, rows, names, columns, served=False)
-        items = list(zip(*(c.tolist() for c in columns), strict=True)) if len(rows) else []
-        return names, orjson.loads(orjson.dumps(items))  # as on the wire: NaN travels as null
+            cols = self._revise(api, params, frame, rows, names, cols, served=False)
+        return names, orjson.loads(orjson.dumps(items(cols)))  # as on the wire: NaN travels as null
 
     def _revise(
         self,
@@ -330,7 +315,7 @@ class Simulator:
             {k: v for k, v in sorted(params.items()) if k not in ("limit", "offset")}
         ).decode()
         with self._lock:
-            if served and _int(params.get("offset"), 0) == 0:
+            if served and int_param(params.get("offset"), 0) == 0:
                 self._served[f"{api}|{request}"] += 1
             generation = self._served[f"{api}|{request}"] - 1
         if generation <= 0:
@@ -358,10 +343,6 @@ class Simulator:
         return out
 
 
-def _columns(frame: dict[str, np.ndarray], rows: np.ndarray, names: list[str]) -> list[np.ndarray]:
-    return [frame[n][rows] if n in frame else np.full(len(rows), None, dtype=object) for n in names]
-
-
 def _uniform(keys: np.ndarray, seed: int, generation: int) -> np.ndarray:
     """A deterministic uniform [0, 1) per key and generation (splitmix64)."""
     with np.errstate(over="ignore"):
@@ -372,72 +353,19 @@ def _uniform(keys: np.ndarray, seed: int, generation: int) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
-def _int(value: Any, default: int) -> int:
-    try:
-        return max(0, int(value)) if value is not None else default
-    except (TypeError, ValueError):
-        return default
-
-
-# -- HTTP -----------------------------------------------------------------------------------------
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, so clients reuse connections
-    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms Nagle stall
-    server: SimHTTPServer
-
-    def do_POST(self) -> None:
-        arrived = time.monotonic()
-        path = self.path.split("?", 1)[0].rstrip("/")
-        if path in ("", "/dataapi"):
-            path_api = None
-        elif path.startswith("/dataapi/") and path.count("/") == 2:
-            path_api = path.rsplit("/", 1)[1]
-        else:
-            self._send(Reply(404, b'{"error": "not found"}'))
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        self._send(self.server.sim.handle(raw, path_api, arrived))
-
-    def do_GET(self) -> None:
-        if self.path.rstrip("/") == "/_sim/stats":
-            self._send(Reply(200, orjson.dumps(self.server.sim.snapshot())))
-        else:
-            self._send(Reply(405, b'{"error": "POST a JSON body to / or /dataapi"}'))
-
-    def _send(self, reply: Reply) -> None:
-        if reply.delay > 0:
-            time.sleep(reply.delay)
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-
-class SimHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
-
+class SimHTTPServer(ProtocolHTTPServer):
     def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
         self.sim = sim
-        super().__init__((host, port), _Handler)
+        super().__init__(sim, host, port)
+
+    def get(self, path: str) -> Reply:
+        if path == "/_sim/stats":
+            return Reply(200, orjson.dumps(self.sim.snapshot()))
+        return super().get(path)
 
     def shutdown(self) -> None:
         self.sim.release()  # requests held by a test answer now rather than wait forever
         super().shutdown()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
 
 
 @contextlib.contextmanager

@@ -13,12 +13,13 @@ import dataclasses
 import datetime as dt
 import threading
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from neo.datasets.spec import api_fields as shipped_fields
+from neo.protocol.rules import RULES, ApiRule
 from neo.sim import calendar as cal
 
 __all__ = [
@@ -78,29 +79,33 @@ def dates(ords: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """One API a generator module serves, as ``neo.sim.registry`` lists it.
+    """One API a generator module serves, as ``neo.sim.registry`` lists it: how to build its frame.
 
     ``build(market)`` returns the whole frame (built lazily, cached by the Market); for a
-    ``per_period`` API it is ``build(market, period_end)`` for one quarter end in range, and the
-    Market answers other period strings with an empty frame, like Tushare.
+    per-period API (its protocol rule says ``per_period``) it is ``build(market, period_end)`` for
+    one quarter end in range, and the Market answers other period strings with an empty frame,
+    like Tushare. How the API reads its params (range column, defaults, required params, aliases)
+    is the protocol's business: ``neo.protocol.rules``, shared with ``neo serve``.
     """
 
     api: str
     build: Callable[..., Frame]
-    # The column the call's start_date/end_date (and the same-named exact param) filter on.
-    range_column: str | None = None
-    # What the real service assumes when a param is absent (e.g. stock_basic list_status L).
-    defaults: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    # Each group names params of which at least one must be given, else the call is refused.
-    required: tuple[tuple[str, ...], ...] = ()
-    # With no range column: the date column rows are ordered and indexed by; start_date/end_date
-    # are then exact filters on their own columns (dividend's end_date is the payout's period).
-    order_column: str | None = None
-    # Params that filter a column of another name (forecast's `period` is its end_date, while its
-    # end_date param bounds ann_date).
-    aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    per_period: bool = False  # one frame per report period (statements), selected by `period`
     eager: bool = False  # built when `neo sim serve` starts, so that the first calls are quick
+
+    @property
+    def rule(self) -> ApiRule:
+        rule = RULES.get(self.api)
+        if rule is None:
+            raise LookupError(f"no protocol rule for {self.api!r} (neo.protocol.rules)")
+        return rule
+
+    @property
+    def per_period(self) -> bool:
+        return self.rule.per_period
+
+    @property
+    def range_column(self) -> str | None:
+        return self.rule.range_column
 
 
 @dataclasses.dataclass

@@ -342,17 +342,8 @@ def parse_period(period: object) -> dt.date | None:
 
 
 def _statement(api: str) -> Dataset:
-    # NOTES.md: statements filter start_date/end_date on the announcement date, fina_indicator on
-    # the report period; report_type defaults to 1 (fina_indicator has none).
-    if api == "fina_indicator":
-        return Dataset(api, lambda m, pe: build_statement(m.state, api, pe), "end_date", per_period=True)
-    return Dataset(
-        api,
-        lambda m, pe: build_statement(m.state, api, pe),
-        "ann_date",
-        defaults={"report_type": "1"},
-        per_period=True,
-    )
+    # Per period (neo.protocol.rules): built once per report period.
+    return Dataset(api, lambda m, pe: build_statement(m.state, api, pe))
 
 
 DATASETS: tuple[Dataset, ...] = tuple(

@@ -246,14 +246,8 @@ def moneyflow(s: State) -> Frame:
 
 
 DATASETS: tuple[Dataset, ...] = (
-    Dataset("namechange", lambda m: name_history(m.state), range_column="ann_date"),
-    Dataset("stk_limit", lambda m: stk_limit(m.state), range_column="trade_date"),
-    Dataset("suspend_d", lambda m: suspend_d(m.state), range_column="trade_date"),
-    # NOTES: at least one of ts_code / trade_date / start_date / end_date.
-    Dataset(
-        "moneyflow",
-        lambda m: moneyflow(m.state),
-        range_column="trade_date",
-        required=(("ts_code", "trade_date", "start_date", "end_date"),),
-    ),
+    Dataset("namechange", lambda m: name_history(m.state)),
+    Dataset("stk_limit", lambda m: stk_limit(m.state)),
+    Dataset("suspend_d", lambda m: suspend_d(m.state)),
+    Dataset("moneyflow", lambda m: moneyflow(m.state)),
 )

@@ -466,6 +466,6 @@ def stock_basic(s: State) -> Frame:
 
 
 DATASETS: tuple[Dataset, ...] = (
-    Dataset("stock_basic", lambda m: stock_basic(m.state), defaults={"list_status": "L"}),
-    Dataset("trade_cal", lambda m: trade_cal(m.state), range_column="cal_date", defaults={"exchange": "SSE"}),
+    Dataset("stock_basic", lambda m: stock_basic(m.state)),
+    Dataset("trade_cal", lambda m: trade_cal(m.state)),
 )

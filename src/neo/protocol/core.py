@@ -1,0 +1,307 @@
+"""Tushare's protocol, independent of where the rows come from.
+
+A request is a JSON body ``{"api_name", "token", "params", "fields"}`` (the API may also come from
+the path ``/dataapi/{api}``). `Service.handle` checks it in Tushare's order (malformed body, token,
+unknown API, params not an object), lets a subclass gate it (the simulator's quotas and faults),
+resolves ``fields`` (default set, or named ones, each known), normalises the params by the API's
+rule (`neo.protocol.rules`: nulls and empty strings dropped, defaults applied, required params
+checked, aliases split off), turns them into `Filter`s, and asks its data source for one page
+(`limit`/`offset`, capped at the API's row cap, newest first). Errors are replies with Tushare's
+codes and exact messages (NOTES.md), always HTTP 200.
+
+A data source implements `Source.page(query) -> Page`; both the simulator's frames
+(`neo.sim.query.SimSource`) and the lake (`neo.protocol.lake.LakeSource`) do.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from neo.datasets.spec import api_fields
+from neo.protocol.rules import ApiRule, base_api, rule_for
+
+__all__ = [
+    "MSG_API",
+    "MSG_DB",
+    "MSG_FIELD",
+    "MSG_INTERNAL",
+    "MSG_MINUTE",
+    "MSG_PERMISSION",
+    "MSG_REQUIRED",
+    "MSG_TOKEN",
+    "Call",
+    "Filter",
+    "Page",
+    "ProtocolError",
+    "Query",
+    "Reply",
+    "Service",
+    "Source",
+    "error_body",
+    "int_param",
+    "ok_body",
+    "resolve_fields",
+    "split_values",
+]
+
+MSG_TOKEN = "您的token不对，请确认。"
+MSG_API = "请指定正确的接口名"
+MSG_MINUTE = (
+    "抱歉，您每分钟最多访问该接口{n}次，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
+)
+MSG_PERMISSION = "抱歉，您没有接口访问权限，权限的具体详情访问：https://tushare.pro/document/1?doc_id=108。"
+MSG_FIELD = "接口{api}不包含字段{field}"
+MSG_DB = "服务器错误(数据库异常)，请稍后再试！期待您能把错误反馈给我们，谢谢！"
+MSG_INTERNAL = "系统内部错误"
+MSG_REQUIRED = "{params} required"
+
+PAGING = ("limit", "offset")
+
+
+class ProtocolError(Exception):
+    """A request answered with an error reply: Tushare's `code` and `msg`; `stat` names the
+    counter a server with statistics bumps."""
+
+    def __init__(self, code: int, msg: str, stat: str = "errors") -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+        self.stat = stat
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    delay: float = 0.0  # seconds to stall before answering
+
+
+@dataclass
+class Call:
+    """A parsed request whose token, API and params object were accepted."""
+
+    api: str
+    token: str
+    params: dict[str, Any]
+    fields: Any  # as sent: a comma-separated string, a list, or nothing
+    extra: dict[str, Any] = field(default_factory=dict)  # what a gate wants to remember for later
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Rows whose `column` is one of `values`, or (a range) lies in [lo, hi] ('YYYYMMDD' text
+    compared as text; "" and "99999999" mean unbounded). Null values never match."""
+
+    column: str
+    values: tuple[str, ...] = ()
+    lo: str | None = None
+    hi: str | None = None
+
+    @property
+    def is_range(self) -> bool:
+        return self.lo is not None
+
+
+@dataclass(frozen=True)
+class Query:
+    """One request, normalised: what a data source must answer.
+
+    `params` are the call's params that are set (nulls and "" dropped) over the API's defaults,
+    without limit/offset and without the aliased ones (in `aliased`, by the column they filter).
+    `filters` says which rows match; `periods` (per-period APIs) the report periods asked for,
+    None for all; `offset`/`limit` the page (limit already capped)."""
+
+    api: str
+    rule: ApiRule
+    names: tuple[str, ...]
+    params: dict[str, Any]
+    aliased: dict[str, Any]
+    filters: tuple[Filter, ...]
+    periods: tuple[str, ...] | None
+    offset: int
+    limit: int
+
+    @classmethod
+    def build(
+        cls, api: str, params: dict[str, Any], names: list[str], cap: int, ignore_offset: bool = False
+    ) -> Query:
+        """Raises ProtocolError(40101, "<param> required") when a required param is absent."""
+        rule = rule_for(api)
+        if rule is None:
+            raise ProtocolError(40101, MSG_API)
+        given = {k: v for k, v in params.items() if v is not None and v != ""}
+        for group in rule.required:
+            if not any(p in given for p in group):
+                # The one real reply on record (waditu/tushare#1492) is code 40101, "ts_code required".
+                raise ProtocolError(40101, MSG_REQUIRED.format(params=" or ".join(group)))
+        offset = 0 if ignore_offset else int_param(given.get("offset"), 0)
+        limit = min(int_param(given.get("limit"), cap) or cap, cap)
+        merged = {**rule.defaults, **{k: v for k, v in given.items() if k not in PAGING}}
+        # Moved aside, not renamed: forecast's end_date param bounds ann_date, its period is end_date.
+        aliased = {col: merged.pop(name) for name, col in rule.aliases.items() if name in merged}
+        periods = tuple(split_values(merged["period"])) if rule.per_period and "period" in merged else None
+        return cls(
+            api=api,
+            rule=rule,
+            names=tuple(names),
+            params=merged,
+            aliased=aliased,
+            filters=_filters(api, rule, merged, aliased),
+            periods=periods,
+            offset=offset,
+            limit=limit,
+        )
+
+    @property
+    def base(self) -> str:
+        return self.rule.api
+
+
+def _filters(api: str, rule: ApiRule, params: dict[str, Any], aliased: dict[str, Any]) -> tuple[Filter, ...]:
+    """Unknown params (no column of that name) are ignored, like the real service."""
+    columns = {f["name"] for f in api_fields()[base_api(api)]["fields"]}
+    dc = rule.date_column
+    out: list[Filter] = []
+    if dc is not None and dc in params:
+        out.append(Filter(dc, tuple(split_values(params[dc]))))
+    elif rule.ranged and dc is not None and ("start_date" in params or "end_date" in params):
+        out.append(
+            Filter(dc, lo=str(params.get("start_date", "")), hi=str(params.get("end_date", "99999999")))
+        )
+    for name, value in params.items():
+        if name == dc or (rule.ranged and name in ("start_date", "end_date")):
+            continue
+        if rule.per_period and name == "period":
+            continue  # selects the report periods (Query.periods)
+        if name in columns:
+            out.append(Filter(name, tuple(split_values(value))))
+    out += [Filter(col, tuple(split_values(value))) for col, value in aliased.items()]
+    return tuple(out)
+
+
+@dataclass
+class Page:
+    """One page of an answer: rows (tuples in `names` order, wire values: 'YYYYMMDD' text dates,
+    None for missing) and whether more rows follow."""
+
+    names: list[str]
+    items: list[tuple[Any, ...]]
+    has_more: bool
+
+
+class Source(Protocol):
+    def page(self, query: Query) -> Page: ...
+
+
+def split_values(v: Any) -> list[str]:
+    """A param's values: a list, or a comma-separated string."""
+    if isinstance(v, list | tuple):
+        return [str(x) for x in v]
+    return [s.strip() for s in str(v).split(",") if s.strip()]
+
+
+def int_param(value: Any, default: int) -> int:
+    try:
+        return max(0, int(value)) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+def resolve_fields(api: str, requested: Any) -> list[str]:
+    """The fields a reply carries: the API's default set when none are named, else the named ones
+    in their order (each once); an unknown one is error -2001."""
+    declared = api_fields()[api]["fields"]
+    if isinstance(requested, list):
+        names = [str(x).strip() for x in requested]
+    else:
+        names = [x.strip() for x in str(requested or "").split(",")]
+    names = list(dict.fromkeys(n for n in names if n))
+    if not names:
+        return [f["name"] for f in declared if f["default"]]
+    known = {f["name"] for f in declared}
+    for n in names:
+        if n not in known:
+            raise ProtocolError(-2001, MSG_FIELD.format(api=api, field=n))
+    return names
+
+
+def ok_body(names: list[str], items: list[Any], has_more: bool) -> bytes:
+    data = {"fields": names, "items": items, "has_more": has_more, "count": -1}
+    # NaN floats go out as null (orjson's rule), as Tushare sends missing numbers.
+    return orjson.dumps({"request_id": uuid.uuid4().hex, "code": 0, "msg": "", "data": data})
+
+
+def error_body(code: int, msg: str) -> bytes:
+    return orjson.dumps({"request_id": uuid.uuid4().hex, "code": code, "msg": msg, "data": None})
+
+
+class Service:
+    """A Tushare-protocol server without HTTP: `handle(body, path_api) -> Reply`.
+
+    Subclasses say which APIs they serve (`knows`), their row caps (`cap`) and how they answer a
+    query (`answer`); `gate` and `deliver` are hooks around the answer (quotas, faults, latency)."""
+
+    token: str | None = None  # only this token is accepted; None accepts any non-empty token
+    ignore_offset: bool = False
+
+    def knows(self, api: str) -> bool:
+        return api in api_fields() and rule_for(api) is not None
+
+    def cap(self, api: str) -> int:
+        raise NotImplementedError
+
+    def answer(self, call: Call, query: Query) -> bytes:
+        raise NotImplementedError
+
+    def gate(self, call: Call, arrived: float) -> Reply | None:
+        """A reply to send instead of answering (a quota or a fault), or None to answer."""
+        return None
+
+    def deliver(self, call: Call, body: bytes) -> Reply:
+        return Reply(200, body)
+
+    def error(self, exc: ProtocolError) -> Reply:
+        return Reply(200, error_body(exc.code, exc.msg))
+
+    def parse(self, raw: bytes, path_api: str | None) -> Call:
+        try:
+            req = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ProtocolError(-1000, MSG_INTERNAL) from None
+        if not isinstance(req, dict):
+            raise ProtocolError(-1000, MSG_INTERNAL)
+        api = str(req.get("api_name") or path_api or "")
+        token = req.get("token")
+        params = req.get("params") if req.get("params") is not None else {}
+        if (
+            not isinstance(token, str)
+            or not token.strip()
+            or (self.token is not None and token != self.token)
+        ):
+            raise ProtocolError(40101, MSG_TOKEN)
+        if not self.knows(api):
+            raise ProtocolError(40101, MSG_API)
+        if not isinstance(params, dict):
+            raise ProtocolError(-1000, MSG_INTERNAL)
+        return Call(api, token, params, req.get("fields"))
+
+    def query(self, call: Call) -> Query:
+        names = resolve_fields(call.api, call.fields)
+        return Query.build(call.api, call.params, names, self.cap(call.api), self.ignore_offset)
+
+    def handle(self, raw: bytes, path_api: str | None = None, arrived: float | None = None) -> Reply:
+        """Answer one request; `arrived` (time.monotonic()) is when it reached the server."""
+        arrived = time.monotonic() if arrived is None else arrived
+        try:
+            call = self.parse(raw, path_api)
+            early = self.gate(call, arrived)
+            if early is not None:
+                return early
+            return self.deliver(call, self.answer(call, self.query(call)))
+        except ProtocolError as exc:
+            return self.error(exc)
