@@ -11,3 +11,14 @@ def connect(settings=None):  # type: ignore[no-untyped-def]
     from neo.lake.query import connect as _connect
 
     return _connect(settings)
+
+
+def pro_api(settings=None):  # type: ignore[no-untyped-def]
+    """The tushare SDK's `pro_api()` over the local lake, in process: `pro.daily(trade_date=...)`,
+    `pro.query("income", ts_code=..., fields=...)` return the SDK's DataFrames (needs pandas).
+
+    Requests for data the lake has not downloaded raise, naming the `neo download` that fills them.
+    """
+    from neo.protocol.pro import ProApi
+
+    return ProApi(settings)

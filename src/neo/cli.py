@@ -473,6 +473,32 @@ def demo(
     run(stocks=stocks)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 = any free port).")] = 7200,
+    token: Annotated[
+        str | None, typer.Option(help="Accept only this token (default: any non-empty).")
+    ] = None,
+) -> None:
+    """Serve the lake read-only over Tushare's protocol (point the tushare SDK at it) until Ctrl-C.
+
+    A request for days or periods the lake has not downloaded is refused (code -1000) with the
+    `neo download` command that fills them, never answered in part.
+    """
+    from neo.core.config import load_settings
+    from neo.protocol.serve import bind, serve_forever
+
+    server = bind(load_settings(), host, port, token)
+    print(
+        f"neo serve: the lake {server.service.settings.lake_dir} on {server.url}  (tushare: "
+        f"pro = ts.pro_api(token); pro._DataApi__http_url = '{server.url}/dataapi')",
+        file=sys.stderr,
+        flush=True,
+    )
+    serve_forever(server)
+
+
 @sim_app.command("serve")
 def sim_serve(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 = any free port).")] = 7199,

@@ -1,0 +1,194 @@
+"""The lake as a data source of the protocol: a normalised `Query` translated into SQL over the
+dataset's DuckDB view, rows back as the wire carries them.
+
+The view (`neo.lake.catalog`) holds one row per key, so a versioned dataset (statements, forecasts)
+answers every version the lake holds, as Tushare does. Filters follow the protocol's rules
+(`neo.protocol.core.Filter`): ts_code lists, a trade_date list or a start_date/end_date range on the
+API's range column, report periods, exact filters on any other column, aliases. Values are bound as
+parameters, never spliced into the SQL. Dates go out as 'YYYYMMDD' text, NaN and NULL as null,
+integers as integers. Order is newest first on the API's date column, then the dataset's key, so
+that limit/offset pages of the same request never overlap.
+
+`Lake` keeps the views in an in-memory DuckDB database and rebuilds them when a manifest changes
+(compaction replaced files); each thread queries through its own cursor.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from neo.core.config import Settings
+from neo.datasets import DATASETS, DatasetSpec, spec_for_api
+from neo.lake import manifest
+from neo.lake.catalog import open_lake
+from neo.lake.engine import q
+from neo.protocol.core import Filter, Page, Query
+
+__all__ = ["Lake", "LakeSource", "parse_ymd"]
+
+
+def parse_ymd(text: str) -> date | None:
+    """'YYYYMMDD' as a date, None for anything else."""
+    if len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+class Lake:
+    """The lake's views in an in-memory DuckDB, rebuilt when the lake changes; a cursor per thread.
+
+    `signature()` changes whenever a manifest (compaction, new generation) or the ledger (a
+    download finished) does: a few stat calls, cheap enough to check on every request."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._views_sig: tuple[int, ...] | None = None
+        ledger = settings.state_dir / "ledger.sqlite"
+        self._ledger_files = (ledger, ledger.with_name(ledger.name + "-wal"))
+        self._manifests = [manifest.path(settings.lake_dir, spec) for spec in DATASETS.values()]
+
+    def views_signature(self) -> tuple[int, ...]:
+        return tuple(_mtime(p) for p in self._manifests)
+
+    def signature(self) -> tuple[int, ...]:
+        return self.views_signature() + tuple(_mtime(p) for p in self._ledger_files)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        sig = self.views_signature()
+        local = self._local
+        if getattr(local, "sig", None) != sig:
+            with self._lock:
+                if self._views_sig != sig or self._con is None:
+                    # Open connections keep the files they listed; a new one lists the new ones.
+                    self._con = open_lake(self.settings)
+                    self._views_sig = sig
+                local.cursor = self._con.cursor()
+                local.sig = sig
+        return local.cursor  # type: ignore[no-any-return]
+
+    def sql(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.cursor().execute(sql, params or []).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+
+def _select_list(spec: DatasetSpec, names: tuple[str, ...]) -> str:
+    types = {f.name: f.type for f in spec.fields}
+    out = []
+    for name in names:
+        typ = types.get(name)
+        col = q(name)
+        if typ is None:
+            out.append(f"NULL AS {col}")
+        elif typ == pa.date32():
+            out.append(f"strftime({col}, '%Y%m%d') AS {col}")
+        elif pa.types.is_floating(typ):
+            out.append(f"nullif({col}, 'NaN'::DOUBLE) AS {col}")  # DuckDB's NaN equals NaN
+        else:
+            out.append(col)
+    return ", ".join(out)
+
+
+def _where(spec: DatasetSpec, query: Query) -> tuple[list[str], list[Any]]:
+    """SQL conditions and their parameters. A filter on a column the dataset lacks is dropped
+    (unknown params are ignored); a number never equals a param's text, like the simulator."""
+    types = {f.name: f.type for f in spec.fields}
+    conds: list[str] = []
+    args: list[Any] = []
+    filters = list(query.filters)
+    if query.periods is not None:
+        filters.append(Filter("end_date", query.periods))
+    for f in filters:
+        typ = types.get(f.column)
+        if typ is None:
+            continue
+        col = q(f.column)
+        if typ == pa.date32():
+            if f.is_range:
+                lo, hi = f.lo or "", f.hi or "99999999"
+                lo_d, hi_d = parse_ymd(lo), parse_ymd(hi)
+                if (lo and lo_d is None) or (hi != "99999999" and hi_d is None):
+                    # Not dates: compare as the simulator does, as text.
+                    conds.append(f"strftime({col}, '%Y%m%d') BETWEEN ? AND ?")
+                    args += [lo, hi]
+                    continue
+                if lo_d is not None:
+                    conds.append(f"{col} >= ?")
+                    args.append(lo_d)
+                if hi_d is not None:
+                    conds.append(f"{col} <= ?")
+                    args.append(hi_d)
+            else:
+                days = [d for d in (parse_ymd(v) for v in f.values) if d is not None]
+                conds.append(f"{col} IN ({', '.join('?' * len(days))})" if days else "FALSE")
+                args += days
+        elif pa.types.is_string(typ):
+            conds.append(f"{col} IN ({', '.join('?' * len(f.values))})" if f.values else "FALSE")
+            args += list(f.values)
+        else:
+            conds.append("FALSE")
+    return conds, args
+
+
+def _order(spec: DatasetSpec, query: Query) -> str:
+    """Newest first on the API's date column (per-period APIs: newest period first), then the key."""
+    parts: list[str] = []
+    if query.rule.per_period:
+        parts.append(f"{q('end_date')} DESC")
+    dc = query.rule.date_column
+    if dc is not None and dc in spec.field_names:
+        parts.append(f"{q(dc)} DESC NULLS LAST")
+    if "ts_code" in spec.field_names:
+        parts.append(q("ts_code"))
+    # The rest of the key makes the order total: pages of one request never overlap.
+    parts += [f"{q(k)} NULLS LAST" for k in spec.key if k not in ("ts_code", dc)]
+    return ", ".join(parts)
+
+
+class LakeSource:
+    """Answers a query from the lake's views."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+
+    def sql(self, query: Query) -> tuple[str, list[Any]]:
+        spec = spec_for_api(query.api)
+        if spec is None:
+            raise LookupError(query.api)
+        conds, args = _where(spec, query)
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        sql = (
+            f"SELECT {_select_list(spec, query.names)} FROM {q(spec.name)}{where} "
+            f"ORDER BY {_order(spec, query)} LIMIT ? OFFSET ?"
+        )
+        # One row past the page says whether more follow.
+        return sql, [*args, query.limit + 1, query.offset]
+
+    def page(self, query: Query) -> Page:
+        sql, args = self.sql(query)
+        rows = self.lake.sql(sql, args)
+        more = len(rows) > query.limit
+        return Page(list(query.names), rows[: query.limit] if more else rows, more)

@@ -1,0 +1,322 @@
+"""`neo serve` and `neo.pro_api()`: the lake behind Tushare's protocol answers like the simulator it
+was downloaded from (same rows and columns, paging, default and named fields), refuses what it has
+not downloaded, and reads through the official tushare SDK."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import orjson
+import pytest
+
+import neo
+from neo.app import AppContainer
+from neo.core.config import Settings
+from neo.datasets import DATASETS, spec_for_api
+from neo.datasets.spec import api_fields
+from neo.pipeline import runner
+from neo.protocol.core import MSG_API, MSG_TOKEN
+from neo.protocol.serve import INCOMPLETE, LakeService, running
+from neo.sim.server import SimConfig, SimHTTPServer, Simulator
+from neo.sim.server import running as sim_running
+from tests.conftest import TOKEN, client_settings
+
+END = date(2024, 3, 31)
+MARKET = SimConfig(stocks=30, start=date(2022, 1, 1), end=END, seed=7)
+FAST = {"history_start": "20230101", "task_retry_delay": 0.05, "sync_minutes": 0, "retries": 12}
+# Small caps for the paging tests, on both servers.
+SMALL = {"daily": 7, "income_vip": 9, "namechange": 11, "stock_basic": 5, "index_weight": 13, "dividend": 3}
+
+
+@dataclasses.dataclass
+class World:
+    settings: Settings
+    server: SimHTTPServer
+    lake: LakeService  # the lake with Tushare's caps
+    small_sim: Simulator  # the same market and the lake with SMALL caps
+    small_lake: LakeService
+
+    @property
+    def sim(self) -> Simulator:
+        return self.server.sim
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Every dataset from 2023 to March 2024, downloaded once from a small simulated market."""
+    with sim_running(MARKET) as server:
+        settings = client_settings(server, tmp_path_factory.mktemp("serve"), **FAST)
+        with AppContainer(settings) as container:
+            summary = runner.download(container, end=END)
+        assert summary.failed == 0
+        small = client_settings(server, settings.home, **FAST, row_caps=SMALL)
+        lake, small_lake = LakeService(settings), LakeService(small)
+        yield World(settings, server, lake, Simulator(dataclasses.replace(MARKET, caps=SMALL)), small_lake)
+        lake.close()
+        small_lake.close()
+
+
+def call(service: Any, api: str, params: dict[str, Any] | None = None, fields: Any = "") -> dict[str, Any]:
+    body = {"api_name": api, "token": TOKEN, "params": params or {}, "fields": fields}
+    reply = service.handle(orjson.dumps(body))
+    assert reply.status == 200
+    return orjson.loads(reply.body)  # type: ignore[no-any-return]
+
+
+def rows(reply: dict[str, Any]) -> list[tuple[Any, ...]]:
+    assert reply["code"] == 0, reply["msg"]
+    return sorted((tuple(r) for r in reply["data"]["items"]), key=repr)
+
+
+def same(world: World, api: str, params: dict[str, Any], fields: Any = "") -> dict[str, Any]:
+    """The request answered alike by the simulator and the lake (order-insensitive); the lake's reply."""
+    want, got = call(world.sim, api, params, fields), call(world.lake, api, params, fields)
+    assert got["code"] == 0, got["msg"]
+    assert got["data"]["fields"] == want["data"]["fields"]
+    assert rows(got) == rows(want), (api, params)
+    assert got["data"]["has_more"] == want["data"]["has_more"]
+    return got
+
+
+def first(world: World, api: str, column: str, params: dict[str, Any] | None = None) -> Any:
+    items = call(world.sim, api, params or {}, column)["data"]["items"]
+    assert items, (api, params)
+    return items[0][0]
+
+
+def cases(world: World) -> dict[str, list[dict[str, Any]]]:
+    """A request per dataset's bulk API (as neo downloads it) and per base API where different."""
+    stock = first(world, "daily", "ts_code", {"trade_date": "20231010"})
+    payer = next(  # a stock that paid a dividend
+        r[0] for r in call(world.sim, "dividend", {"ts_code": stock}, "ts_code")["data"]["items"] or [[stock]]
+    )
+    index = world.settings.indices[0]
+    filer = first(world, "income_vip", "ts_code", {"period": "20230630"})  # a stock with statements
+    express = first(world, "express_vip", "end_date", {"start_date": "20230101", "end_date": "20231231"})
+    announcer = first(world, "express_vip", "ts_code", {"period": express})
+    return {
+        "stock_basic": [{}, {"list_status": "D"}, {"list_status": "L,P"}],
+        "trade_cal": [{"start_date": "20230101", "end_date": "20231231"}, {"exchange": "SZSE"}],
+        "daily": [
+            {"trade_date": "20230103"},
+            {"ts_code": stock, "start_date": "20230601", "end_date": "20231231"},
+        ],
+        "daily_basic": [{"trade_date": "20240329"}],
+        "adj_factor": [
+            {"trade_date": "20230704"},
+            {"ts_code": f"{stock},000001.SZ", "start_date": "20230101", "end_date": "20240331"},
+        ],
+        "weekly": [{"trade_date": "20230609"}],
+        "monthly": [{"ts_code": stock, "start_date": "20230101", "end_date": "20240331"}],
+        "income_vip": [{"period": "20230630"}],
+        "income": [{"ts_code": stock, "period": "20230930"}],
+        "balancesheet_vip": [{"period": "20231231"}],
+        "balancesheet": [{"ts_code": stock, "period": "20230331,20230630"}],
+        "cashflow_vip": [{"period": "20230930"}],
+        "cashflow": [{"ts_code": filer, "period": "20230930"}],
+        "fina_indicator_vip": [{"period": "20230331"}],
+        "fina_indicator": [{"ts_code": filer, "start_date": "20230101", "end_date": "20231231"}],
+        "index_basic": [{}, {"market": "CSI"}],
+        "index_daily": [{"ts_code": index, "start_date": "20230101", "end_date": "20231231"}],
+        "index_weight": [{"index_code": index, "start_date": "20230901", "end_date": "20230930"}],
+        "index_classify": [{"src": "SW2021"}, {"src": "SW2014", "level": "L1"}],
+        "index_member_all": [{}, {"is_new": "N"}],
+        "suspend_d": [{"trade_date": "20230815"}],
+        "stk_limit": [{"trade_date": "20231106"}],
+        "moneyflow": [{"trade_date": "20231201"}],
+        "namechange": [{}, {"ts_code": stock}],
+        "dividend": [{"ts_code": payer}],
+        "disclosure_date": [{"end_date": "20230630"}],
+        "forecast_vip": [{"period": "20231231"}],
+        "forecast": [{"ts_code": stock, "period": "20230630"}],
+        "express_vip": [{"period": express}],
+        "express": [{"ts_code": announcer, "period": express}],
+    }
+
+
+def test_every_dataset_api_is_covered(world: World) -> None:
+    wanted = {s.api for s in DATASETS.values()} | {a for s in DATASETS.values() for a in s.apis}
+    assert wanted <= set(cases(world)), wanted - set(cases(world))
+
+
+def test_lake_answers_like_the_simulator(world: World) -> None:
+    answered = asked = 0
+    for api, requests in cases(world).items():
+        for params in requests:
+            asked += 1
+            answered += bool(same(world, api, params)["data"]["items"])
+    assert answered >= asked - 2  # the comparisons are not of empty answers
+
+
+def test_default_and_named_fields(world: World) -> None:
+    default = same(world, "stk_limit", {"trade_date": "20231106"})
+    assert "pre_close" not in default["data"]["fields"]  # only when named (NOTES.md)
+    named = same(world, "stk_limit", {"trade_date": "20231106"}, "pre_close,ts_code,up_limit")
+    assert named["data"]["fields"] == ["pre_close", "ts_code", "up_limit"]
+    same(world, "income_vip", {"period": "20230630"}, ["ts_code", "end_date", "update_flag", "revenue"])
+    bad = call(world.lake, "daily", {"trade_date": "20230103"}, "ts_code,nope")
+    assert bad["code"] == -2001 and bad["msg"] == "接口daily不包含字段nope"
+
+
+@pytest.mark.parametrize(
+    ("api", "params"),
+    [
+        ("daily", {"trade_date": "20230103"}),
+        ("income_vip", {"period": "20230630"}),
+        ("namechange", {}),
+        ("stock_basic", {"list_status": "L,D,P"}),
+        ("dividend", {"ts_code": None}),  # filled in below: a stock with several rows
+    ],
+)
+def test_paging_past_a_small_cap(world: World, api: str, params: dict[str, Any]) -> None:
+    if api == "dividend":
+        params = {"ts_code": first(world, "dividend", "ts_code", {"ann_date": None})}
+    cap = SMALL[api]
+    pages: dict[str, list[tuple[Any, ...]]] = {}
+    for name, service in (("sim", world.small_sim), ("lake", world.small_lake)):
+        got: list[tuple[Any, ...]] = []
+        offset = 0
+        while True:
+            reply = call(service, api, {**params, "offset": offset, "limit": 100})
+            assert reply["code"] == 0, reply["msg"]
+            items = reply["data"]["items"]
+            assert len(items) <= cap
+            got += [tuple(r) for r in items]
+            if not reply["data"]["has_more"]:
+                break
+            assert len(items) == cap
+            offset += len(items)
+        pages[name] = got
+    assert len(pages["lake"]) > cap  # paged at least once
+    assert len(set(pages["lake"])) == len(pages["lake"])  # pages never overlap
+    assert sorted(pages["lake"], key=repr) == sorted(pages["sim"], key=repr)
+    limited = call(world.small_lake, api, {**params, "limit": 2, "offset": 1})["data"]
+    assert [tuple(r) for r in limited["items"]] == pages["lake"][1:3] and limited["has_more"]
+
+
+def test_newest_first(world: World) -> None:
+    stock = first(world, "daily", "ts_code", {"trade_date": "20231010"})
+    reply = call(world.lake, "daily", {"ts_code": stock, "start_date": "20230101", "end_date": "20231231"})
+    dates = [r[1] for r in reply["data"]["items"]]
+    assert dates == sorted(dates, reverse=True) and len(dates) > 100
+
+
+def test_requests_the_lake_lacks_are_refused(world: World) -> None:
+    # Before the lake's history (the market has 2022, the lake starts in 2023).
+    reply = call(world.lake, "daily", {"trade_date": "20220105"})
+    assert reply["code"] == INCOMPLETE and reply["data"] is None
+    assert "daily" in reply["msg"] and "20220105" in reply["msg"]
+    assert "neo download daily --start 20220105 --end 20220105" in reply["msg"]
+    assert "\n" not in reply["msg"]
+    # A range running past the last download.
+    stock = first(world, "daily", "ts_code", {"trade_date": "20231010"})
+    reply = call(
+        world.lake, "adj_factor", {"ts_code": stock, "start_date": "20240301", "end_date": "20240410"}
+    )
+    assert reply["code"] == INCOMPLETE and "20240401" in reply["msg"] and "20240329" not in reply["msg"]
+    # An open start means the whole history, which the lake lacks (the market starts in 2022).
+    reply = call(world.lake, "adj_factor", {"ts_code": stock, "end_date": "20240331"})
+    assert reply["code"] == INCOMPLETE and "neo download adj_factor --start 2022" in reply["msg"]
+    # A value of a defaulted param neo does not download (statements: report_type 1 only).
+    reply = call(world.lake, "cashflow_vip", {"period": "20230930", "report_type": "6"})
+    assert reply["code"] == INCOMPLETE and "report_type=1 only" in reply["msg"]
+    assert call(world.sim, "cashflow_vip", {"period": "20230930", "report_type": "6"})["data"]["items"]
+    # A report period never downloaded, an index window never downloaded.
+    reply = call(world.lake, "income_vip", {"period": "20221231"})
+    assert reply["code"] == INCOMPLETE and "20221231" in reply["msg"]
+    reply = call(
+        world.lake, "index_daily", {"ts_code": "399006.SZ", "start_date": "20230101", "end_date": "20230301"}
+    )
+    if "399006.SZ" not in world.settings.indices:
+        assert reply["code"] == INCOMPLETE and "--codes 399006.SZ" in reply["msg"]
+    # What the lake holds is answered: the same day just inside its history.
+    assert call(world.lake, "daily", {"trade_date": "20230103"})["code"] == 0
+
+
+def test_a_day_the_ledger_saw_empty_is_not_a_gap(world: World, tmp_path: Any) -> None:
+    """A trade date that returned no rows is held (answered empty), not refused."""
+    spec = spec_for_api("suspend_d")
+    assert spec is not None
+    empty = [
+        e.params["trade_date"]
+        for e in world.lake.coverage.entries(spec).values()
+        if e.status == "done" and e.rows == 0
+    ]
+    if not empty:
+        pytest.skip("every day of this market has a suspension")
+    reply = call(world.lake, "suspend_d", {"trade_date": empty[0]})
+    assert reply["code"] == 0 and reply["data"]["items"] == []
+
+
+def test_unknown_api_token_and_required_params(world: World) -> None:
+    for unknown in ["stk_mins", "no_such_api", *(a for a in api_fields() if spec_for_api(a) is None)]:
+        assert (call(world.lake, unknown)["code"], call(world.lake, unknown)["msg"]) == (40101, MSG_API)
+    guarded = LakeService(world.settings, token="only-this")
+    try:
+        assert call(guarded, "trade_cal")["msg"] == MSG_TOKEN
+        body = {"api_name": "trade_cal", "token": "only-this", "params": {}}
+        assert orjson.loads(guarded.handle(orjson.dumps(body)).body)["code"] == 0
+    finally:
+        guarded.close()
+    body = {"api_name": "trade_cal", "token": "", "params": {}}
+    assert orjson.loads(world.lake.handle(orjson.dumps(body)).body)["msg"] == MSG_TOKEN
+    reply = call(world.lake, "index_daily", {"start_date": "20230101"})
+    assert (reply["code"], reply["msg"]) == (40101, "ts_code required")
+
+
+def test_pro_api_in_process(world: World) -> None:
+    pd = pytest.importorskip("pandas")
+    pro = neo.pro_api(world.settings)
+    try:
+        df = pro.daily(trade_date="20230103")
+        want = call(world.sim, "daily", {"trade_date": "20230103"})["data"]
+        assert list(df.columns) == want["fields"]
+        assert df.equals(pd.DataFrame(want["items"], columns=want["fields"]))  # values and dtypes
+        assert df["vol"].dtype == "float64" and df["trade_date"].dtype == df["ts_code"].dtype
+        named = pro.query(
+            "income", ts_code=df["ts_code"][0], period="20230930", fields="end_date,ts_code,revenue"
+        )
+        assert list(named.columns) == ["end_date", "ts_code", "revenue"]
+        with pytest.raises(Exception, match="neo download daily"):
+            pro.daily(trade_date="20220105")
+    finally:
+        pro.close()
+
+
+def test_tushare_sdk_reads_through_neo_serve(world: World) -> None:
+    ts = pytest.importorskip("tushare")
+    import pandas as pd
+
+    stock = first(world, "daily", "ts_code", {"trade_date": "20231010"})
+    with running(world.settings) as server:
+        lake = ts.pro_api(TOKEN)
+        lake._DataApi__http_url = f"{server.url}/dataapi"  # tushare 1.4.29 posts to {this}/{api_name}
+        sim = ts.pro_api(TOKEN)
+        sim._DataApi__http_url = f"{world.server.url}/dataapi"
+
+        def check(a: pd.DataFrame, b: pd.DataFrame) -> None:
+            assert list(a.columns) == list(b.columns) and len(a) > 0
+            key = [c for c in ("ts_code", "trade_date") if c in a.columns]
+            pd.testing.assert_frame_equal(
+                a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
+            )
+
+        check(lake.daily(trade_date="20231010"), sim.daily(trade_date="20231010"))
+        check(
+            lake.daily(
+                ts_code=stock, start_date="20230601", end_date="20231231", fields="ts_code,trade_date,close"
+            ),
+            sim.daily(
+                ts_code=stock, start_date="20230601", end_date="20231231", fields="ts_code,trade_date,close"
+            ),
+        )
+        bars = {
+            name: ts.pro_bar(ts_code=stock, adj="qfq", start_date="20230301", end_date="20231130", api=api)
+            for name, api in (("lake", lake), ("sim", sim))
+        }
+        check(bars["lake"], bars["sim"])
+        with pytest.raises(Exception, match="neo download"):
+            lake.daily(trade_date="20220105")
