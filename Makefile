@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow reliability lint bench bench-sim bench-lake bench-queue bench-compact bench-query constraints clean
+.PHONY: demo test test-slow reliability lint bench bench-sim bench-lake bench-queue bench-compact bench-query bench-serve constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "neo needs Python 3.11+ (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -47,6 +47,10 @@ bench-queue: $(STAMP)
 
 bench-compact: $(STAMP)
 	$(BIN)/python bench/bench_compact.py
+
+# neo serve against the simulator on the same data: whole-market daily calls, interleaved rounds.
+bench-serve: $(STAMP)
+	$(BIN)/python bench/bench_serve.py $(BENCH_ARGS)
 
 # Analysts' queries: metadata.db against the native DuckDB table and the peer's layout (default size,
 # about 20 minutes with the build). BENCH_ARGS='--keep' keeps the built states for the next run.

@@ -480,6 +480,7 @@ def serve(
     token: Annotated[
         str | None, typer.Option(help="Accept only this token (default: any non-empty).")
     ] = None,
+    cache_mb: Annotated[int, typer.Option(min=0, help="Memory for repeated replies, MB (0 = none).")] = 256,
 ) -> None:
     """Serve the lake read-only over Tushare's protocol (point the tushare SDK at it) until Ctrl-C.
 
@@ -489,7 +490,7 @@ def serve(
     from neo.core.config import load_settings
     from neo.protocol.serve import bind, serve_forever
 
-    server = bind(load_settings(), host, port, token)
+    server = bind(load_settings(), host, port, token, cache_mb)
     print(
         f"neo serve: the lake {server.service.settings.lake_dir} on {server.url}  (tushare: "
         f"pro = ts.pro_api(token); pro._DataApi__http_url = '{server.url}/dataapi')",

@@ -45,6 +45,8 @@ __all__ = [
     "error_body",
     "int_param",
     "ok_body",
+    "ok_data",
+    "ok_reply",
     "resolve_fields",
     "split_values",
 ]
@@ -230,10 +232,19 @@ def resolve_fields(api: str, requested: Any) -> list[str]:
     return names
 
 
+def ok_data(names: list[str], items: list[Any], has_more: bool) -> bytes:
+    """The `data` member of a reply, as JSON. NaN floats go out as null (orjson's rule), as Tushare
+    sends missing numbers."""
+    return orjson.dumps({"fields": names, "items": items, "has_more": has_more, "count": -1})
+
+
+def ok_reply(data: bytes) -> bytes:
+    """A success reply around `data` (from ok_data): every reply gets its own request_id."""
+    return b'{"request_id":"%s","code":0,"msg":"","data":%s}' % (uuid.uuid4().hex.encode(), data)
+
+
 def ok_body(names: list[str], items: list[Any], has_more: bool) -> bytes:
-    data = {"fields": names, "items": items, "has_more": has_more, "count": -1}
-    # NaN floats go out as null (orjson's rule), as Tushare sends missing numbers.
-    return orjson.dumps({"request_id": uuid.uuid4().hex, "code": 0, "msg": "", "data": data})
+    return ok_reply(ok_data(names, items, has_more))
 
 
 def error_body(code: int, msg: str) -> bytes:

@@ -25,8 +25,8 @@ import pyarrow as pa
 
 from neo.core.config import Settings
 from neo.datasets import DATASETS, DatasetSpec, spec_for_api
-from neo.lake import manifest
-from neo.lake.catalog import open_lake
+from neo.lake import layout, manifest
+from neo.lake.catalog import open_lake, sources
 from neo.lake.engine import q
 from neo.protocol.core import Filter, Page, Query
 
@@ -62,6 +62,7 @@ class Lake:
         self._local = threading.local()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._views_sig: tuple[int, ...] | None = None
+        self._relations: dict[str, tuple[tuple[int, ...], str]] = {}
         ledger = settings.state_dir / "ledger.sqlite"
         self._ledger_files = (ledger, ledger.with_name(ledger.name + "-wal"))
         self._manifests = [manifest.path(settings.lake_dir, spec) for spec in DATASETS.values()]
@@ -87,6 +88,31 @@ class Lake:
 
     def sql(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.cursor().execute(sql, params or []).fetchall()
+
+    def columns(self, sql: str, params: list[Any]) -> dict[str, Any]:
+        """The result as numpy columns: converting whole columns at once (`tolist`) is about
+        twice as fast as DuckDB building a Python tuple per row."""
+        return self.cursor().execute(sql, params).fetchnumpy()  # type: ignore[no-any-return]
+
+    def relation(self, spec: DatasetSpec) -> str:
+        """What to read `spec` from: its view, or, while it has compacted files and no fresh ones,
+        those files directly (they hold each key once, so the view's latest-wins step has nothing
+        to do, yet costs a few milliseconds per query). Decided again when the lake changes."""
+        sig = self.signature()
+        with self._lock:
+            hit = self._relations.get(spec.name)
+            if hit is not None and hit[0] == sig:
+                return hit[1]
+        rel = q(spec.name)
+        if not layout.is_snapshot(spec):
+            state = manifest.read(self.settings.lake_dir, spec).state
+            if state.compacted and not manifest.fresh_files(
+                self.settings.lake_dir, spec, state.view_generations()
+            ):
+                rel = sources(self.settings.lake_dir, spec)[0] or rel
+        with self._lock:
+            self._relations[spec.name] = (sig, rel)
+        return rel
 
     def close(self) -> None:
         with self._lock:
@@ -181,7 +207,7 @@ class LakeSource:
         conds, args = _where(spec, query)
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
         sql = (
-            f"SELECT {_select_list(spec, query.names)} FROM {q(spec.name)}{where} "
+            f"SELECT {_select_list(spec, query.names)} FROM {self.lake.relation(spec)}{where} "
             f"ORDER BY {_order(spec, query)} LIMIT ? OFFSET ?"
         )
         # One row past the page says whether more follow.
@@ -189,6 +215,14 @@ class LakeSource:
 
     def page(self, query: Query) -> Page:
         sql, args = self.sql(query)
-        rows = self.lake.sql(sql, args)
+        cols = self.lake.columns(sql, args)
+        values = [_wire(c) for c in cols.values()]
+        rows = list(zip(*values, strict=True)) if values else []
         more = len(rows) > query.limit
         return Page(list(query.names), rows[: query.limit] if more else rows, more)
+
+
+def _wire(column: Any) -> list[Any]:
+    """A numpy column as Python values; DuckDB hands nullable columns over as masked arrays, whose
+    tolist() gives None where masked."""
+    return column.tolist()  # type: ignore[no-any-return]

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
+
+import orjson
 
 from neo.core.config import Settings
 from neo.core.errors import UsageError
 from neo.datasets import row_cap, spec_for_api
 from neo.datasets.spec import api_fields
-from neo.protocol.core import Call, Page, ProtocolError, Query, Service, ok_body
+from neo.protocol.core import Call, Page, ProtocolError, Query, Service, ok_data, ok_reply
 from neo.protocol.coverage import Coverage
 from neo.protocol.http import ProtocolHTTPServer
 from neo.protocol.lake import Lake, LakeSource
@@ -29,15 +32,48 @@ __all__ = ["INCOMPLETE", "LakeHTTPServer", "LakeService", "bind", "running", "se
 INCOMPLETE = -1000  # the code of the reply to a request the lake cannot answer completely
 
 
-class LakeService(Service):
-    """Tushare's protocol answered from the lake. Thread-safe."""
+class ReplyCache:
+    """Replies by request, least recently used dropped beyond `limit` bytes.
 
-    def __init__(self, settings: Settings, token: str | None = None) -> None:
+    Exact, not a heuristic: the lake changes only when a download or a compaction commits, which
+    changes `Lake.signature()`, part of every key; entries of an older signature are never hit
+    again and age out."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[bytes, bytes] = OrderedDict()
+
+    def get(self, key: bytes) -> bytes | None:
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                self._entries.move_to_end(key)
+            return hit
+
+    def put(self, key: bytes, data: bytes) -> None:
+        if len(data) > self.limit // 8:  # one huge reply must not flush everything else
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            self.size += len(data) - (len(old) if old is not None else 0)
+            self._entries[key] = data
+            while self.size > self.limit and self._entries:
+                self.size -= len(self._entries.popitem(last=False)[1])
+
+
+class LakeService(Service):
+    """Tushare's protocol answered from the lake. Thread-safe. `cache_mb` bounds the reply cache
+    (0: none)."""
+
+    def __init__(self, settings: Settings, token: str | None = None, cache_mb: int = 256) -> None:
         self.settings = settings
         self.token = token
         self.lake = Lake(settings)
         self.source = LakeSource(self.lake)
         self.coverage = Coverage(self.lake)
+        self.cache = ReplyCache(cache_mb << 20) if cache_mb > 0 else None
 
     def knows(self, api: str) -> bool:
         return api in api_fields() and rule_for(api) is not None and spec_for_api(api) is not None
@@ -55,8 +91,18 @@ class LakeService(Service):
         return self.source.page(query)
 
     def answer(self, call: Call, query: Query) -> bytes:
+        key = None
+        if self.cache is not None:
+            request = [query.api, query.names, sorted(query.params.items()), sorted(query.aliased.items())]
+            key = orjson.dumps([self.lake.signature(), *request, query.offset, query.limit], default=str)
+            hit = self.cache.get(key)
+            if hit is not None:
+                return ok_reply(hit)
         page = self.page(query)
-        return ok_body(page.names, page.items, page.has_more)
+        data = ok_data(page.names, page.items, page.has_more)
+        if key is not None and self.cache is not None:
+            self.cache.put(key, data)
+        return ok_reply(data)
 
     def close(self) -> None:
         self.lake.close()
@@ -68,10 +114,10 @@ class LakeHTTPServer(ProtocolHTTPServer):
 
 @contextlib.contextmanager
 def running(
-    settings: Settings, token: str | None = None, host: str = "127.0.0.1", port: int = 0
+    settings: Settings, token: str | None = None, host: str = "127.0.0.1", port: int = 0, cache_mb: int = 256
 ) -> Iterator[LakeHTTPServer]:
     """Serve the lake from a background thread for the duration of the block."""
-    service = LakeService(settings, token)
+    service = LakeService(settings, token, cache_mb)
     server = LakeHTTPServer(service, host, port)
     thread = threading.Thread(target=server.serve_forever, name="neo-serve", daemon=True)
     thread.start()
@@ -85,11 +131,15 @@ def running(
 
 
 def bind(
-    settings: Settings, host: str = "127.0.0.1", port: int = 7200, token: str | None = None
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 7200,
+    token: str | None = None,
+    cache_mb: int = 256,
 ) -> LakeHTTPServer:
     """A bound server, not yet serving: the caller says where it listens, then `serve_forever()`.
     Raises UsageError when the address is taken."""
-    service = LakeService(settings, token)
+    service = LakeService(settings, token, cache_mb)
     try:
         return LakeHTTPServer(service, host, port)
     except OSError as exc:

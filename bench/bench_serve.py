@@ -1,0 +1,144 @@
+"""`neo serve` against the simulator on the same data, measured side by side in one run.
+
+Starts `neo sim serve` (N stocks, Q1 2024) as its own process, downloads `daily` (and the calendar)
+for the last D trading days into a fresh lake, then starts `neo serve` on that lake as its own
+process, twice: without its reply cache (`--cache-mb 0`: every call reads Parquet, what a first
+request of a day costs) and with it (repeated calls, e.g. a backtest run again). Each server has its
+own process and GIL, the load generator another. All answer whole-market `daily` calls (one
+trade_date: N rows each), cycling over the D days. Rounds rotate the order of the servers so that
+machine noise falls on all; each figure is the median over rounds of requests/s and rows/s with 1
+and 4 client threads (bare httpx + orjson.loads of every reply).
+
+Usage: python bench/bench_serve.py [--stocks 5000] [--days 20] [--rounds 6] [--calls 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import httpx
+import orjson
+from _results import save
+
+from neo.app import AppContainer
+from neo.core.config import load_settings
+from neo.pipeline import runner
+from neo.sim.calendar import open_days
+from neo.sim.spawn import free_port, neo_command, spawn, wait_for_port
+
+START, END = date(2024, 1, 1), date(2024, 3, 31)
+
+
+def body(api: str, params: dict) -> bytes:
+    return orjson.dumps({"api_name": api, "token": "bench", "params": params, "fields": ""})
+
+
+def call(http: httpx.Client, url: str, payload: bytes) -> int:
+    reply = orjson.loads(http.post(url, content=payload).content)
+    assert reply["code"] == 0, reply["msg"]
+    return len(reply["data"]["items"])
+
+
+def throughput(url: str, payloads: list[bytes], threads: int) -> tuple[float, float]:
+    with httpx.Client(limits=httpx.Limits(max_connections=threads), timeout=60) as http:
+        call(http, url, payloads[0])  # warm the connection
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            rows = sum(pool.map(lambda p: call(http, url, p), payloads))
+        elapsed = time.perf_counter() - started
+    return len(payloads) / elapsed, rows / elapsed
+
+
+def start_lake(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "NEO_HOME": str(home), "NEO_CONFIG": str(home / "absent-neo.toml")}
+    proc = subprocess.Popen(
+        [*neo_command(), "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
+    )
+    if not wait_for_port(port, 120):
+        proc.kill()
+        raise RuntimeError("neo serve did not start")
+    return proc, f"http://127.0.0.1:{port}/dataapi"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stocks", type=int, default=5000)
+    ap.add_argument("--days", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--calls", type=int, default=40)
+    args = ap.parse_args()
+
+    days = [d for d in open_days(START, END)][-args.days :]
+    started = time.perf_counter()
+    sim, sim_url = spawn("--stocks", str(args.stocks), "--start", f"{START:%Y%m%d}", "--end", f"{END:%Y%m%d}")
+    print(f"simulator ({args.stocks} stocks) ready in {time.perf_counter() - started:.1f}s at {sim_url}")
+    lakes: list[subprocess.Popen[bytes]] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            home = Path(tmp)
+            settings = load_settings(
+                home=home,
+                tushare_url=sim_url,
+                token="bench",
+                default_quota=0,
+                quotas={"stock_basic": 0},
+                history_start=f"{days[0]:%Y%m%d}",
+                sync_minutes=0,
+            )
+            started = time.perf_counter()
+            with AppContainer(settings) as container:
+                summary = runner.download(container, ["trade_cal", "daily"], start=days[0], end=days[-1])
+            assert summary.failed == 0
+            print(f"lake: daily for {len(days)} days downloaded in {time.perf_counter() - started:.1f}s")
+            urls = {"simulator": f"{sim_url}/dataapi"}
+            for name, cache_mb in (("neo serve, no cache", 0), ("neo serve, cached", 256)):
+                proc, urls[name] = start_lake(home, cache_mb)
+                lakes.append(proc)
+            cycle = [f"{days[i % len(days)]:%Y%m%d}" for i in range(args.calls)]
+            payloads = [body("daily", {"trade_date": d}) for d in cycle]
+            runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+            for r in range(args.rounds):
+                order = list(urls)[r % len(urls) :] + list(urls)[: r % len(urls)]
+                for threads in (1, 4):
+                    for name in order:
+                        runs.setdefault((name, threads), []).append(throughput(urls[name], payloads, threads))
+                print(f"round {r + 1}/{args.rounds} done", flush=True)
+    finally:
+        for proc in [*lakes, sim]:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+    lines = [
+        f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} cores; whole-market daily ({args.stocks} stocks per trade_date, {len(days)} days "
+        f"cycled, {args.calls} calls per measure); median of {args.rounds} interleaved rounds",
+        "",
+        "| server | threads | requests/s | rows/s |",
+        "|---|---|---|---|",
+    ]
+    for (name, threads), values in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        rps = statistics.median(v[0] for v in values)
+        rows = statistics.median(v[1] for v in values)
+        lines.append(f"| {name} | {threads} | {rps:,.1f} | {rows:,.0f} |")
+    lines.append("")
+    for threads in (1, 4):
+        sim_rps = statistics.median(v[0] for v in runs[("simulator", threads)])
+        for name in ("neo serve, no cache", "neo serve, cached"):
+            lake_rps = statistics.median(v[0] for v in runs[(name, threads)])
+            lines.append(f"- {threads} thread(s): {name} / simulator = {lake_rps / sim_rps:.2f}x")
+    print("\n".join(lines))
+    save("serve", lines)
+
+
+if __name__ == "__main__":
+    main()
