@@ -58,12 +58,11 @@ def throughput(url: str, payloads: list[bytes], threads: int) -> tuple[float, fl
     return len(payloads) / elapsed, rows / elapsed
 
 
-def start_lake(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_lake(home: Path, cache_mb: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "NEO_HOME": str(home), "NEO_CONFIG": str(home / "absent-neo.toml")}
-    proc = subprocess.Popen(
-        [*neo_command(), "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
-    )
+    command = [*neo_command(), "serve", "--port", str(port), "--cache-mb", str(cache_mb)]
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     if not wait_for_port(port, 120):
         proc.kill()
         raise RuntimeError("neo serve did not start")

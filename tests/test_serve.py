@@ -5,10 +5,15 @@ not downloaded, and reads through the official tushare SDK."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -22,7 +27,8 @@ from neo.protocol.core import MSG_API, MSG_TOKEN
 from neo.protocol.serve import INCOMPLETE, LakeService, running
 from neo.sim.server import SimConfig, SimHTTPServer, Simulator
 from neo.sim.server import running as sim_running
-from tests.conftest import TOKEN, client_settings
+from neo.sim.spawn import neo_command
+from tests.conftest import TOKEN, client_settings, read_line
 
 END = date(2024, 3, 31)
 MARKET = SimConfig(stocks=30, start=date(2022, 1, 1), end=END, seed=7)
@@ -320,3 +326,45 @@ def test_tushare_sdk_reads_through_neo_serve(world: World) -> None:
         check(bars["lake"], bars["sim"])
         with pytest.raises(Exception, match="neo download"):
             lake.daily(trade_date="20220105")
+
+
+def test_reply_cache_follows_the_lake(world: World) -> None:
+    service = LakeService(world.settings, cache_mb=16)
+    try:
+        assert service.cache is not None
+        params = {"trade_date": "20230103"}
+        once = call(service, "daily", params)
+        again = call(service, "daily", params)
+        assert again["data"] == once["data"] and again["request_id"] != once["request_id"]
+        kept = len(service.cache._entries)
+        # A download finishing changes the ledger: the next request reads the lake again.
+        ledger = world.settings.state_dir / "ledger.sqlite"
+        stat = ledger.stat()
+        os.utime(ledger, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        assert call(service, "daily", params)["data"] == once["data"]
+        assert len(service.cache._entries) == kept + 1
+    finally:
+        service.close()
+
+
+def test_neo_serve_command(world: World) -> None:
+    env = {**os.environ, "NEO_HOME": str(world.settings.home), "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [*neo_command(), "serve", "--port", "0", "--token", "s3cret"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = read_line(proc.stderr, 60, "neo serve's address")  # type: ignore[arg-type]
+        url = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
+        assert url, line
+        body = {"api_name": "daily", "token": "s3cret", "params": {"trade_date": "20230103"}, "fields": ""}
+        reply = httpx.post(f"{url.group(1)}/dataapi/daily", content=orjson.dumps(body), timeout=30).json()
+        assert reply["code"] == 0 and len(reply["data"]["items"]) > 10
+        wrong = httpx.post(url.group(1), content=orjson.dumps({**body, "token": "other"}), timeout=30).json()
+        assert wrong["msg"] == MSG_TOKEN
+        assert "s3cret" not in line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
