@@ -124,10 +124,7 @@ def pit_view(name: str) -> str:
 
 def asof_macro(name: str) -> str:
     """Each report's version known at d."""
-    return (
-        f"SELECT * FROM {q(name + '_pit')} "
-        "WHERE known_from <= d AND (known_to IS NULL OR d < known_to)"
-    )
+    return f"SELECT * FROM {q(name + '_pit')} WHERE known_from <= d AND (known_to IS NULL OR d < known_to)"
 
 
 def fundamentals_macro() -> str:
