@@ -222,7 +222,8 @@ def test_asof_before_a_restatement_shows_the_original(con: duckdb.DuckDBPyConnec
         for t, flag in ((r["known_to"] - timedelta(days=1), "0"), (r["known_to"], "1")):
             got = rows(
                 con,
-                "SELECT update_flag FROM income_asof(?) WHERE ts_code = ? AND end_date = ? AND report_type = ?",
+                "SELECT update_flag FROM income_asof(?) "
+                "WHERE ts_code = ? AND end_date = ? AND report_type = ?",
                 t,
                 r["ts_code"],
                 r["end_date"],
@@ -393,9 +394,9 @@ def test_sw_industry_asof_gives_each_stock_one_industry(con: duckdb.DuckDBPyConn
     for t in probes:
         expected: dict[str, dict[str, Any]] = {}
         for r in members:
-            if r["in_date"] <= t and (r["out_date"] is None or t <= r["out_date"]):
-                if r["ts_code"] not in expected or r["in_date"] > expected[r["ts_code"]]["in_date"]:
-                    expected[r["ts_code"]] = r
+            known = r["in_date"] <= t and (r["out_date"] is None or t <= r["out_date"])
+            if known and (r["ts_code"] not in expected or r["in_date"] > expected[r["ts_code"]]["in_date"]):
+                expected[r["ts_code"]] = r
         got = rows(con, "SELECT * FROM sw_industry_asof(?)", t)
         assert len(got) == len({r["ts_code"] for r in got})
         assert {(r["ts_code"], r["l3_code"], r["in_date"]) for r in got} == {
