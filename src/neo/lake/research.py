@@ -167,9 +167,10 @@ def tradability_view() -> str:
     return (
         "WITH cal AS (SELECT cal_date AS trade_date, row_number() OVER (ORDER BY cal_date) AS n "
         "FROM trade_cal WHERE exchange = 'SSE' AND is_open = '1'), "
-        "life AS (SELECT s.ts_code, s.list_date, s.delist_date, "
-        "(SELECT min(n) FROM cal WHERE cal.trade_date >= s.list_date) AS first_n "
-        "FROM stock_basic s WHERE s.list_date IS NOT NULL), "
+        # The first open day on or after list_date, found by an ASOF join (not a range join).
+        "life AS (SELECT s.ts_code, s.list_date, s.delist_date, f.n AS first_n "
+        "FROM stock_basic s ASOF LEFT JOIN cal f ON f.trade_date >= s.list_date "
+        "WHERE s.list_date IS NOT NULL), "
         "traded AS (SELECT DISTINCT trade_date FROM daily), "
         "halted AS (SELECT DISTINCT ts_code, trade_date FROM suspend_d "
         "WHERE suspend_type = 'S' AND suspend_timing IS NULL), "
