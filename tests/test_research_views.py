@@ -47,12 +47,12 @@ LONGER = [
 
 
 @pytest.fixture(scope="module")
-def lake() -> Iterator[Settings]:
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A small simulated market downloaded once; ST spells, suspensions and limit closes are common
     enough in 80 stocks over two months to test each flag."""
     from neo.sim.server import SimConfig, running
 
-    home = Path(tempfile.mkdtemp(prefix="neo-research-views-"))
+    home = tmp_path_factory.mktemp("research-views")
     # The market starts a year early: forecasts and express reports need last year's statements.
     with running(SimConfig(stocks=80, start=date(2022, 1, 1), end=END, seed=21)) as server:
         s = client_settings(
