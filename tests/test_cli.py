@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from neo.datasets import DATASETS
+from neo.lake import research
 from neo.sim.spawn import neo_command, spawn
 from tests.conftest import TOKEN
 
@@ -140,8 +141,10 @@ def test_status_of_an_empty_lake(tmp_path: Path) -> None:
 def test_sync_and_query_commands(tmp_path: Path) -> None:
     env = {"NEO_HOME": str(tmp_path)}
     out = neo("sync", env=env)
-    # A view per dataset, one *_latest per versioned dataset, daily_hfq and daily_qfq.
-    views = len(DATASETS) + sum(s.latest_key is not None for s in DATASETS.values()) + 2
+    # A view per dataset, one *_latest per versioned dataset, daily_hfq and daily_qfq, the research views.
+    views = (
+        len(DATASETS) + sum(s.latest_key is not None for s in DATASETS.values()) + 2 + len(research.views())
+    )
     assert out.returncode == 0 and f"{views} views" in out.stdout
     out = neo("query", "SELECT name, key FROM neo_datasets WHERE name = 'daily'", "-f", "csv", env=env)
     assert out.returncode == 0

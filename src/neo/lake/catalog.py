@@ -23,7 +23,7 @@ import duckdb
 
 from neo.core.config import Settings
 from neo.datasets import DATASETS, DatasetSpec
-from neo.lake import engine, layout, manifest
+from neo.lake import engine, layout, manifest, research
 from neo.lake.engine import lit, q
 from neo.lake.writer import ParquetWriter
 
@@ -121,6 +121,7 @@ def views(lake: Path) -> dict[str, str]:
             out[f"{spec.name}_latest"] = latest_view(spec)
     out["daily_hfq"] = adjusted_view("hfq")
     out["daily_qfq"] = adjusted_view("qfq")
+    out |= research.views()  # point-in-time statements, tradability (research.py)
     return out
 
 
@@ -145,6 +146,8 @@ def open_lake(settings: Settings) -> duckdb.DuckDBPyConnection:
     con = engine.connect(settings)
     for name, sql in views(settings.lake_dir).items():
         con.execute(f"CREATE VIEW {q(name)} AS {sql}")
+    for statement in research.macro_statements():
+        con.execute(statement)
     return con
 
 
@@ -163,6 +166,8 @@ def sync(settings: Settings) -> SyncResult:
             con.execute("USE neo_meta")
             for name, sql in all_views.items():
                 con.execute(f"CREATE VIEW {q(name)} AS {sql}")  # binds: a broken view fails here
+            for statement in research.macro_statements():  # the *_asof table macros
+                con.execute(statement)
             _describe(con)
             con.execute("USE memory")
             con.execute("DETACH neo_meta")
