@@ -48,6 +48,14 @@ START = date(2024, 1, 1)
 DATASETS: tuple[str, ...] = tuple(ALL_DATASETS) if FULL else CORE_DATASETS  # what scenarios download
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The full scale downloads every dataset of 60 stocks over half a year, eight rounds: minutes,
+    # not the two the bounded run is held to. A deadline for a hung run, not a speed requirement.
+    if FULL:
+        for item in items:
+            item.add_marker(pytest.mark.timeout(1200))
+
+
 @pytest.fixture
 def scale() -> Scale:
     return SCALE
