@@ -16,10 +16,12 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/neo demo
 
+# Two test processes: most tests wait on servers and child processes, so two halve the wall time even
+# on two cores; --dist loadfile keeps a file's tests (and its downloaded lake) on one process.
 test: $(STAMP)
 	@scripts/ensure-redis.sh
 	$(BIN)/ruff check src tests scripts bench
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow" -n 2 --dist loadfile
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
