@@ -169,6 +169,7 @@ def _engine(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     spill.mkdir(parents=True, exist_ok=True)
     con = engine.connect(
         settings,
+        cache_footers=False,
         memory_limit=settings.compact_memory_limit,
         threads=settings.compact_threads,
         temp_directory=str(spill),  # its own, removed with it

@@ -29,10 +29,16 @@ def lit(text: str) -> str:
 
 
 def connect(
-    settings: Settings, database: Path | None = None, *, read_only: bool = False, **config: Any
+    settings: Settings,
+    database: Path | None = None,
+    *,
+    read_only: bool = False,
+    cache_footers: bool = True,
+    **config: Any,
 ) -> duckdb.DuckDBPyConnection:
     """A connection to `database` (in memory when None); `config` adds or overrides settings,
-    e.g. compaction's memory_limit and threads."""
+    e.g. compaction's memory_limit and threads. `cache_footers=False` for a connection that reads
+    each file once (compaction): the cache would only hold memory."""
     options: dict[str, Any] = {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
@@ -40,5 +46,6 @@ def connect(
         **config,
     }
     con = duckdb.connect(str(database) if database else ":memory:", read_only=read_only, config=options)
-    con.execute("SET parquet_metadata_cache = true")
+    if cache_footers:
+        con.execute("SET parquet_metadata_cache = true")
     return con
