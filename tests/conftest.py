@@ -18,7 +18,7 @@ from neo.sim.server import SimConfig, SimHTTPServer, running
 # downloading the research datasets added (code_windows, stock_history, periods by end_date, a
 # snapshot with twin rows). Their per-day datasets (suspend_d, stk_limit, moneyflow) download like
 # daily. `make reliability` (RELIABILITY=full) downloads every dataset; test_research.py does too.
-CORE_DATASETS = (
+FIRST_DATASETS = (  # the eleven datasets neo started with
     "stock_basic",
     "trade_cal",
     "daily",
@@ -30,11 +30,8 @@ CORE_DATASETS = (
     "balancesheet",
     "cashflow",
     "fina_indicator",
-    "index_weight",
-    "dividend",
-    "disclosure_date",
-    "namechange",
 )
+CORE_DATASETS = (*FIRST_DATASETS, "index_weight", "dividend", "disclosure_date", "namechange")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 TOKEN = "t0ken-for-tests-0123456789abcdef"

@@ -10,21 +10,9 @@ from hypothesis import strategies as st
 from neo.core.errors import SchemaError, UsageError
 from neo.datasets import DATASETS, Strategy, get, spec_for_api
 from neo.datasets.spec import api_fields, cast_array, rows_to_table
-from tests.conftest import ROOT, SHARED
+from tests.conftest import FIRST_DATASETS, ROOT, SHARED
 
-REQUIRED = [
-    "stock_basic",
-    "trade_cal",
-    "daily",
-    "daily_basic",
-    "adj_factor",
-    "weekly",
-    "monthly",
-    "income",
-    "balancesheet",
-    "cashflow",
-    "fina_indicator",
-]
+REQUIRED = list(FIRST_DATASETS)
 
 
 def test_shipped_field_lists_match_shared_schemas() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from neo.core.config import DEFAULT_INDICES
 from neo.sim.index import INDEX_APIS, scaled_rank
 from neo.sim.market import Frame, Market, api_fields
 from neo.sim.server import SimConfig, Simulator
@@ -81,16 +82,7 @@ def test_index_daily_codes_days_and_identities(case: int) -> None:
     m = market(case)
     basic = {r["ts_code"]: r for r in rows(m.frame("index_basic"))}
     assert {r["market"] for r in basic.values()} <= set(MARKETS)
-    for code in (
-        "000001.SH",
-        "399001.SZ",
-        "000016.SH",
-        "000300.SH",
-        "000905.SH",
-        "000852.SH",
-        "399006.SZ",
-        "000688.SH",
-    ):
+    for code in DEFAULT_INDICES:  # the indices neo downloads by default
         assert code in basic
     open_days = {ymd(d) for d in m.trade_days}
     daily = m.frame("index_daily")

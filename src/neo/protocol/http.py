@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 from neo.protocol.core import Reply, Service
 
@@ -71,3 +73,19 @@ class ProtocolHTTPServer(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
+
+
+S = TypeVar("S", bound=ProtocolHTTPServer)
+
+
+@contextlib.contextmanager
+def in_background(server: S, name: str) -> Iterator[S]:
+    """Serve from a daemon thread for the duration of the block, then shut down and close."""
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

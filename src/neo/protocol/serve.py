@@ -23,7 +23,7 @@ from neo.datasets import row_cap, spec_for_api
 from neo.datasets.spec import api_fields
 from neo.protocol.core import Call, Page, ProtocolError, Query, Service, ok_data, ok_reply
 from neo.protocol.coverage import Coverage
-from neo.protocol.http import ProtocolHTTPServer
+from neo.protocol.http import ProtocolHTTPServer, in_background
 from neo.protocol.lake import Lake, LakeSource
 from neo.protocol.rules import rule_for
 
@@ -118,15 +118,10 @@ def running(
 ) -> Iterator[LakeHTTPServer]:
     """Serve the lake from a background thread for the duration of the block."""
     service = LakeService(settings, token, cache_mb)
-    server = LakeHTTPServer(service, host, port)
-    thread = threading.Thread(target=server.serve_forever, name="neo-serve", daemon=True)
-    thread.start()
     try:
-        yield server
+        with in_background(LakeHTTPServer(service, host, port), "neo-serve") as server:
+            yield server
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
         service.close()
 
 

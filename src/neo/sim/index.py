@@ -4,8 +4,9 @@ Serves ``index_basic``, ``index_daily``, ``index_weight``, ``index_classify`` an
 ``index_member_all`` as frames with the conventions of ``neo.sim.market`` (every fields.json field,
 float64 with NaN, object arrays of str/None, read-only arrays, a fresh dict per call). Only the
 public API of ``Market`` is used: ``frame('stock_basic' | 'daily' | 'daily_basic')``,
-``trade_days``, ``seed``, ``start``, ``end``, ``stocks``. Frames are built lazily, once per Market
-(a per-instance state held in a WeakKeyDictionary, with one build per key even under concurrency).
+``trade_days``, ``seed``, ``start``, ``end``, ``stocks``. Frames are built lazily, once per Market:
+``Market.frame`` caches each, and the one build behind index_daily and index_weight is cached in the
+market's state.
 
 Model (the rules of NOTES.md "Research datasets"):
 
@@ -54,8 +55,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
-import weakref
 import zlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -338,45 +337,6 @@ def _sw_indices() -> list[_Index]:
 ALL_INDICES: tuple[_Index, ...] = _BROAD + tuple(_sw_indices())
 
 
-# --------------------------------------------------------------------------------------------------
-# Per-Market state and cache
-# --------------------------------------------------------------------------------------------------
-
-
-class _State:
-    def __init__(self, market: Market) -> None:
-        self.market = market
-        self._lock = threading.Lock()
-        self._key_locks: dict[str, threading.Lock] = {}
-        self._cache: dict[str, Any] = {}
-
-    def once(self, key: str, build: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._cache:
-                return self._cache[key]
-            lock = self._key_locks.setdefault(key, threading.Lock())
-        with lock:
-            with self._lock:
-                if key in self._cache:
-                    return self._cache[key]
-            value = build()
-            with self._lock:
-                self._cache[key] = value
-            return value
-
-
-_STATES: weakref.WeakKeyDictionary[Any, _State] = weakref.WeakKeyDictionary()
-_STATES_LOCK = threading.Lock()
-
-
-def _state(market: Market) -> _State:
-    with _STATES_LOCK:
-        st = _STATES.get(market)
-        if st is None:
-            st = _STATES[market] = _State(market)
-        return st
-
-
 def frame(market: Market, api: str) -> Frame:
     """The whole table of an index API (see INDEX_APIS) as a read-only frame (a fresh dict)."""
     builders: dict[str, Callable[[Market], Frame]] = {
@@ -388,8 +348,7 @@ def frame(market: Market, api: str) -> Frame:
     }
     if api not in builders:
         raise ValueError(f"unknown index api {api!r}")
-    st = _state(market)
-    return dict(st.once("frame:" + api, lambda: builders[api](market)))
+    return builders[api](market)  # Market.frame caches it
 
 
 # --------------------------------------------------------------------------------------------------
@@ -631,7 +590,8 @@ def _members(
 
 
 def _quotes(market: Market) -> tuple[Frame, Frame]:
-    return _state(market).once("quotes", lambda: _build_quotes(market))
+    # index_daily and index_weight come out of one build: cache it in the market's state.
+    return market.state.once("index:quotes", lambda: _build_quotes(market))  # type: ignore[no-any-return]
 
 
 def _build_quotes(market: Market) -> tuple[Frame, Frame]:

@@ -44,7 +44,7 @@ from neo.protocol.core import (
     int_param,
     ok_body,
 )
-from neo.protocol.http import ProtocolHTTPServer
+from neo.protocol.http import ProtocolHTTPServer, in_background
 from neo.sim.market import Market
 from neo.sim.query import Tables, base_api, columns, items, select, select_query
 
@@ -371,12 +371,5 @@ class SimHTTPServer(ProtocolHTTPServer):
 @contextlib.contextmanager
 def running(config: SimConfig, host: str = "127.0.0.1", port: int = 0) -> Iterator[SimHTTPServer]:
     """Serve the simulator from a background thread for the duration of the block."""
-    server = SimHTTPServer(Simulator(config), host, port)
-    thread = threading.Thread(target=server.serve_forever, name="neo-sim", daemon=True)
-    thread.start()
-    try:
+    with in_background(SimHTTPServer(Simulator(config), host, port), "neo-sim") as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
