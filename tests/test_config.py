@@ -39,6 +39,12 @@ def test_bad_values_and_bad_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ConfigError, match="tushare_url"):
         load_settings()
     monkeypatch.delenv("NEO_TUSHARE_URL")
+    monkeypatch.setenv("NEO_INDICES", "000300.SH")  # a list must be JSON in a variable
+    with pytest.raises(ConfigError, match=r"bad setting indices: .*JSON"):
+        load_settings()
+    monkeypatch.setenv("NEO_INDICES", '["000300.SH"]')
+    assert load_settings().indices == ["000300.SH"]
+    monkeypatch.delenv("NEO_INDICES")
     toml = tmp_path / "neo.toml"
     toml.write_text("home = \n")
     monkeypatch.setenv("NEO_CONFIG", str(toml))

@@ -17,6 +17,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -274,5 +275,12 @@ def load_settings(**overrides: Any) -> Settings:
         if err["type"] == "extra_forbidden":
             raise ConfigError(f"unknown setting {where!r} (in {config_path()} or NEO_* variables)") from None
         raise ConfigError(f"bad setting {where}: {err['msg'].removeprefix('Value error, ')}") from None
+    except SettingsError as exc:  # a NEO_ variable that cannot be parsed, e.g. a list not in JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = field.group(1) if field else "settings"
+        raise ConfigError(
+            f"bad setting {name}: a list or table in a NEO_ variable is JSON, "
+            f'e.g. NEO_INDICES=\'["000300.SH","000905.SH"]\''
+        ) from None
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:  # the file itself
         raise ConfigError(f"cannot read {config_path()}: {first_line(str(exc))}") from None
