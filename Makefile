@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow reliability lint bench bench-sim bench-lake bench-queue bench-compact bench-query bench-serve constraints clean
+.PHONY: demo test test-slow test-latest test-oldest test-install dist reliability lint bench bench-sim bench-lake bench-queue bench-compact bench-query bench-serve constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "neo needs Python 3.11+ (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -25,6 +25,24 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
+
+# The suite on other dependency sets than constraints.txt, each in its own venv, with the outcome
+# recorded in docs/compatibility.md: the newest releases pyproject's ranges allow (DuckDB 2.x
+# included), and every runtime dependency at its lower bound.
+test-latest:
+	PYTHON=$(PYTHON) scripts/test-venv.sh latest
+
+test-oldest:
+	PYTHON=$(PYTHON) scripts/test-venv.sh oldest
+
+# The wheel and sdist, in dist/.
+dist: $(STAMP)
+	rm -rf dist && $(BIN)/python -m build --outdir dist .
+
+# Installs the built wheel into a fresh venv beside the newest duckdb, polars and pandas, checks that
+# none of them changes, then runs `neo demo` and `neo query` from there.
+test-install: $(STAMP)
+	PYTHON=$(PYTHON) scripts/test-install.sh
 
 # The reliability suite at full scale (make test runs it bounded); rewrites docs/RELIABILITY.md.
 reliability: $(STAMP)
