@@ -10,7 +10,11 @@ the second run finds nothing to download.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import sys
 from datetime import date
+from pathlib import Path
 
 from rich.console import Console
 
@@ -61,7 +65,7 @@ def run(stocks: int = 40, console: Console | None = None) -> Settings:
             stats = container.client.stats
         faults = sum(v for k, v in server.sim.snapshot().items() if k.startswith("fault_"))
     if summary.planned == 0:
-        console.print("nothing to download: the lake is already current (run `make clean` to start over)")
+        console.print(f"nothing to download: the lake is already current (delete {home} to start over)")
     else:
         console.print(
             f"{summary.planned} calls through the fast and slow queues -> {summary.rows:,} rows written as "
@@ -72,12 +76,21 @@ def run(stocks: int = 40, console: Console | None = None) -> Settings:
     _compact(settings, console)
     _questions(settings, console)
     console.rule("try it")
+    neo = _neo_command()
     console.print(
-        f'NEO_HOME={home} .venv/bin/neo query "SELECT * FROM daily_qfq LIMIT 5"\n'
-        f"NEO_HOME={home} .venv/bin/neo status",
+        f'NEO_HOME={home} {neo} query "SELECT * FROM daily_qfq LIMIT 5"\nNEO_HOME={home} {neo} status',
         highlight=False,
     )
     return settings
+
+
+def _neo_command() -> str:
+    """How to run this same `neo` from the user's shell: bare `neo` when the PATH finds this one."""
+    script = Path(sys.executable).with_name("neo")
+    on_path = shutil.which("neo")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "neo"
+    return os.path.relpath(script) if script.resolve().is_relative_to(Path.cwd().resolve()) else str(script)
 
 
 def _compact(settings: Settings, console: Console) -> None:
