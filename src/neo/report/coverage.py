@@ -94,7 +94,7 @@ class LakeReport:
 
     @property
     def empty(self) -> bool:
-        return all(d.rows == 0 and d.status is Status.NOT_DOWNLOADED for d in self.datasets)
+        return all(d.status is Status.NOT_DOWNLOADED for d in self.datasets)
 
     @property
     def failures(self) -> list[Failure]:

@@ -18,7 +18,7 @@ from neo.report.coverage import DatasetCoverage, Failure, LakeReport, Month, Sta
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December")  # fmt: skip
 SHOWN_MISSING = 10  # listed in a dataset's sentence; the rest behind "show all"
-LISTED_MISSING = 500  # at most this many behind it (`neo status` and `neo verify` list them all)
+LISTED_MISSING = 500  # at most this many behind it: the page stays small however large the gap
 LISTED_FAILURES = 500  # failed requests listed per dataset and reason (`neo status` lists them all)
 
 LEGEND = (
@@ -213,7 +213,7 @@ def _card(d: DatasetCoverage) -> str:
     if len(d.missing) > SHOWN_MISSING:
         shown = d.missing[:LISTED_MISSING]
         more = len(d.missing) - len(shown)
-        tail = f" … and {more:,} more (`neo status` lists them all)" if more else ""
+        tail = f" … and {more:,} more" if more else ""
         parts.append(
             f"<details><summary>All {len(d.missing):,} missing {_e(d.units)}</summary>"
             f'<p class="list">{_e(", ".join(shown) + tail)}</p></details>'
