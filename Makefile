@@ -20,6 +20,7 @@ demo: $(STAMP)
 # on two cores; --dist loadfile keeps a file's tests (and its downloaded lake) on one process.
 test: $(STAMP)
 	@scripts/ensure-redis.sh
+	@scripts/ensure-chromium.sh
 	$(BIN)/ruff check src tests scripts bench
 	$(BIN)/pytest -q -m "not slow" -n 2 --dist loadfile
 

@@ -261,6 +261,33 @@ def status() -> None:
 
 
 @app.command()
+def report(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the page here (default: report.html in the data root).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Write one HTML page picturing the lake's coverage and print its path.
+
+    Per dataset: a calendar of months (complete, partial, missing, by the same rules as `neo status`),
+    rows per year, last update; then every failed request with its reason. The page needs no network
+    to open: no script, font or file from elsewhere. An empty lake gives a page saying nothing is
+    downloaded yet.
+    """
+    from neo.app import AppContainer
+    from neo.report import write_report
+
+    with AppContainer() as container:
+        path, lake = write_report(container, output)
+    print(f"wrote {path} ({lake.summary()})")
+
+
+@app.command()
 def sync() -> None:
     """Rebuild data/metadata.db (views over the lake). Safe while analysts are connected.
 

@@ -11,7 +11,7 @@ from neo.lake import layout, manifest
 from neo.lake.catalog import open_lake, read_files
 from neo.pipeline.ledger import Entry
 from neo.pipeline.planner import Planner
-from neo.strategies import for_spec
+from neo.strategies import Unit, for_spec, uncovered
 
 
 @dataclass
@@ -22,7 +22,11 @@ class DatasetStatus:
     first: date | None
     last: date | None
     updated: datetime | None
-    missing: list[str] = field(default_factory=list)
+    coverage: list[Unit] = field(default_factory=list)  # what the strategy expects, covered or not
+
+    @property
+    def missing(self) -> list[str]:
+        return uncovered(self.coverage)
 
 
 def dataset_status(container: AppContainer, spec: DatasetSpec, calendar: list[date]) -> DatasetStatus:
@@ -39,8 +43,14 @@ def dataset_status(container: AppContainer, spec: DatasetSpec, calendar: list[da
         con.close()
     when = datetime.fromtimestamp(updated / 1000, UTC) if updated is not None else None
     status = DatasetStatus(spec.name, rows, len(files), first, last, when)
-    status.missing = missing(container, spec, calendar)
+    status.coverage = coverage(container, spec, calendar)
     return status
+
+
+def coverage(container: AppContainer, spec: DatasetSpec, calendar: list[date]) -> list[Unit]:
+    """What the dataset should hold between the first and last thing it holds, by its strategy,
+    each covered or not: `missing` lists the units that are not."""
+    return for_spec(spec).coverage(Planner(container.settings, container.ledger), spec, calendar)
 
 
 def missing(container: AppContainer, spec: DatasetSpec, calendar: list[date]) -> list[str]:

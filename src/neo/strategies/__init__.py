@@ -8,14 +8,14 @@ is one new module registered below, and a new dataset only names its strategy in
 from __future__ import annotations
 
 from neo.datasets import DatasetSpec, Strategy
-from neo.strategies.base import Context, DownloadStrategy, Request
+from neo.strategies.base import Context, DownloadStrategy, Request, Unit, uncovered
 from neo.strategies.calendar_days import CalendarDays
 from neo.strategies.code_windows import CodeWindows
 from neo.strategies.periods import Periods
 from neo.strategies.snapshot import Snapshot
 from neo.strategies.stock_history import StockHistory
 
-__all__ = ["Context", "DownloadStrategy", "Request", "for_spec"]
+__all__ = ["Context", "DownloadStrategy", "Request", "Unit", "for_spec", "uncovered"]
 
 _STRATEGIES: dict[Strategy, DownloadStrategy] = {
     Strategy.TRADE_DATE: CalendarDays("all"),

@@ -16,6 +16,16 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """One thing a dataset is expected to hold (an open day, a report period, an index's day or
+    window, a stock's history) and whether the lake covers it: it has rows, or its call returned none."""
+
+    label: str  # as `neo status` and `neo verify` name it when it is missing
+    day: date | None  # the date it stands for (a window: its first day); None when it has none
+    covered: bool
+
+
+@dataclass(frozen=True)
 class Request:
     dataset: str
     params: dict[str, Any] = field(hash=False)
@@ -41,10 +51,11 @@ class DownloadStrategy(ABC):
     """One way of covering a dataset with calls.
 
     `plan` lists the calls that bring [start, end] up to date (gap-aware: only what the ledger and
-    the lake say is not there, plus what is due for a refresh). `missing` names what the lake lacks
-    between the first and last thing it holds, for `neo status` and `neo verify`. `ledger_params`
-    is the call that covers one date of the date column, or None when calls are not per date;
-    `neo migrate` marks those calls done for the dates it imports.
+    the lake say is not there, plus what is due for a refresh). `coverage` lists what the dataset
+    should hold between the first and last thing it holds, each covered or not; `missing` (for
+    `neo status` and `neo verify`) and `neo report` both read it, so a gap means one thing.
+    `ledger_params` is the call that covers one date of the date column, or None when calls are
+    not per date; `neo migrate` marks those calls done for the dates it imports.
     """
 
     needs_calendar = False  # gap detection reads the trade calendar
@@ -54,11 +65,20 @@ class DownloadStrategy(ABC):
         self, ctx: Context, spec: DatasetSpec, start: date, end: date, codes: list[str] | None
     ) -> list[Request]: ...
 
-    def missing(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[str]:
+    def coverage(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[Unit]:
+        """Nothing, for a lake that holds nothing of the dataset (a fresh lake misses nothing)."""
         return []
+
+    def missing(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[str]:
+        return uncovered(self.coverage(ctx, spec, calendar))
 
     def ledger_params(self, spec: DatasetSpec, day: date) -> dict[str, str] | None:
         return None
+
+
+def uncovered(units: Iterable[Unit]) -> list[str]:
+    """The labels of the units the lake does not cover: what `neo status` lists as missing."""
+    return [u.label for u in units if not u.covered]
 
 
 def empty_requests(entries: Iterable[Entry]) -> set[str]:

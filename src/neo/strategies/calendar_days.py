@@ -9,7 +9,7 @@ from typing import Literal
 from neo.core.dates import fmt_day
 from neo.datasets import DatasetSpec
 from neo.pipeline.ledger import request_key
-from neo.strategies.base import Context, DownloadStrategy, Request, empty_requests
+from neo.strategies.base import Context, DownloadStrategy, Request, Unit, empty_requests
 from neo.strategies.code_windows import plan_windows
 
 
@@ -47,7 +47,7 @@ class CalendarDays(DownloadStrategy):
                 out.append(Request(spec.name, params))
         return out
 
-    def missing(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[str]:
+    def coverage(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[Unit]:
         present = {d for d in ctx.present(spec) if d is not None}
         if not present:
             return []
@@ -55,9 +55,8 @@ class CalendarDays(DownloadStrategy):
         empty = empty_requests(ctx.entries(spec).values())
         expected = self.days(ctx, spec, [d for d in calendar if first <= d <= last], last)
         return [
-            fmt_day(d)
+            Unit(fmt_day(d), d, d in present or request_key(self.ledger_params(spec, d)) in empty)
             for d in expected
-            if d not in present and request_key(self.ledger_params(spec, d)) not in empty
         ]
 
     def ledger_params(self, spec: DatasetSpec, day: date) -> dict[str, str]:

@@ -15,7 +15,7 @@ from neo.core.dates import fmt_day
 from neo.core.errors import UsageError
 from neo.datasets import DatasetSpec
 from neo.pipeline.ledger import request_key
-from neo.strategies.base import Context, DownloadStrategy, Request, empty_requests
+from neo.strategies.base import Context, DownloadStrategy, Request, Unit, empty_requests
 
 Grain = Literal["year", "month"]
 
@@ -96,19 +96,19 @@ class CodeWindows(DownloadStrategy):
             dense=spec.every_open_day,
         )
 
-    def missing(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[str]:
-        """Per code, between its first and last row: open days without a row (datasets with a row
-        every open day), else calendar windows without rows whose call did not return nothing."""
+    def coverage(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[Unit]:
+        """Per code, between its first and last row: open days (datasets with a row every open
+        day), else calendar windows, covered when they have rows or their call returned none."""
         code_param = spec.request_param or "ts_code"
         empty = empty_requests(ctx.entries(spec).values())
         out = []
         for code, have in sorted(ctx.present_by(spec, code_param).items()):
             first, last = min(have), max(have)
             if spec.every_open_day:
-                out += [f"{code} {fmt_day(d)}" for d in calendar if first <= d <= last and d not in have]
+                out += [Unit(f"{code} {fmt_day(d)}", d, d in have) for d in calendar if first <= d <= last]
                 continue
             for lo, hi in windows(first, last, spec.window):
                 key = request_key(window_params(code_param, code, lo, hi))
-                if key not in empty and not any(lo <= d <= hi for d in have):
-                    out.append(f"{code} {lo:%Y%m}")
+                covered = key in empty or any(lo <= d <= hi for d in have)
+                out.append(Unit(f"{code} {lo:%Y%m}", lo, covered))
         return out

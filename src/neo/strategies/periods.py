@@ -9,7 +9,7 @@ from datetime import date
 from neo.core.dates import fmt_day
 from neo.datasets import DatasetSpec
 from neo.pipeline.ledger import request_key
-from neo.strategies.base import Context, DownloadStrategy, Request, empty_requests
+from neo.strategies.base import Context, DownloadStrategy, Request, Unit, empty_requests
 
 
 def quarter_ends(first: date, last: date) -> list[date]:
@@ -39,15 +39,14 @@ class Periods(DownloadStrategy):
                 out.append(Request(spec.name, params))
         return out
 
-    def missing(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[str]:
+    def coverage(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[Unit]:
         present = {d for d in ctx.present(spec) if d is not None}
         if not present:
             return []
         empty = empty_requests(ctx.entries(spec).values())
         return [
-            fmt_day(q)
+            Unit(fmt_day(q), q, q in present or request_key(self.ledger_params(spec, q)) in empty)
             for q in quarter_ends(min(present), max(present))
-            if q not in present and request_key(self.ledger_params(spec, q)) not in empty
         ]
 
     def ledger_params(self, spec: DatasetSpec, day: date) -> dict[str, str]:

@@ -13,7 +13,7 @@ from datetime import date
 
 from neo.datasets import DatasetSpec
 from neo.pipeline.ledger import request_key
-from neo.strategies.base import Context, DownloadStrategy, Request
+from neo.strategies.base import Context, DownloadStrategy, Request, Unit
 
 
 class StockHistory(DownloadStrategy):
@@ -43,9 +43,9 @@ class StockHistory(DownloadStrategy):
                 out.append(Request(spec.name, params))
         return out
 
-    def missing(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[str]:
-        """Stocks never pulled, once any has been (a fresh lake is not "missing" thousands)."""
+    def coverage(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[Unit]:
+        """Every stock, pulled or not, once any has been (a fresh lake is not "missing" thousands)."""
         done = {e.params.get("ts_code") for e in ctx.entries(spec).values() if e.status == "done"}
         if not done:
             return []
-        return [code for code, _, _ in ctx.stock_codes() if code not in done]
+        return [Unit(code, None, code in done) for code, _, _ in ctx.stock_codes()]
