@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -29,7 +30,7 @@ from neo.lake.engine import q
 from neo.pipeline.ledger import Entry, request_key
 from neo.pipeline.planner import beijing_now
 from neo.protocol.core import Query, split_values
-from neo.protocol.lake import Lake, parse_ymd
+from neo.protocol.lake import Lake, Signature, parse_ymd
 from neo.strategies.calendar_days import CalendarDays
 from neo.strategies.code_windows import window_params, windows
 from neo.strategies.periods import quarter_ends
@@ -66,7 +67,7 @@ class Coverage:
         self.settings = lake.settings
         self._now = now
         self._lock = threading.Lock()
-        self._sig: tuple[int, ...] | None = None
+        self._sig: Signature | None = None
         self._cache: dict[Any, Any] = {}
 
     def _cached(self, key: Any, build: Callable[[], T]) -> T:
@@ -111,21 +112,26 @@ class Coverage:
         if spec.date_column is None:
             return set()
         col = q(spec.date_column)
-        sql = f"SELECT DISTINCT {col} FROM {read_files(self.settings.lake_dir, spec)} WHERE {col} IS NOT NULL"
-        return self._cached(("present", spec.name), lambda: {r[0] for r in self.lake.sql(sql)})
+
+        def build() -> set[date]:
+            files = read_files(self.settings.lake_dir, spec)  # reads the manifest: only on a miss
+            return {
+                r[0] for r in self.lake.sql(f"SELECT DISTINCT {col} FROM {files} WHERE {col} IS NOT NULL")
+            }
+
+        return self._cached(("present", spec.name), build)
 
     def present_by(self, spec: DatasetSpec, column: str) -> dict[str, set[date]]:
         if spec.date_column is None:
             return {}
         dc = q(spec.date_column)
-        sql = (
-            f"SELECT DISTINCT {q(column)}, {dc} FROM {read_files(self.settings.lake_dir, spec)} "
-            f"WHERE {dc} IS NOT NULL"
-        )
 
         def build() -> dict[str, set[date]]:
+            files = read_files(self.settings.lake_dir, spec)
             out: dict[str, set[date]] = {}
-            for code, day in self.lake.sql(sql):
+            for code, day in self.lake.sql(
+                f"SELECT DISTINCT {q(column)}, {dc} FROM {files} WHERE {dc} IS NOT NULL"
+            ):
                 out.setdefault(code, set()).add(day)
             return out
 
@@ -143,10 +149,16 @@ class Coverage:
         return min(end, today)
 
     def _empty(self, spec: DatasetSpec) -> set[str]:
-        return {e.request for e in self.entries(spec).values() if e.status == "done" and e.rows == 0}
+        return self._cached(
+            ("empty", spec.name),
+            lambda: {e.request for e in self.entries(spec).values() if e.status == "done" and e.rows == 0},
+        )
 
     def _done(self, spec: DatasetSpec) -> set[str]:
-        return {e.request for e in self.entries(spec).values() if e.status == "done"}
+        return self._cached(
+            ("done", spec.name),
+            lambda: {e.request for e in self.entries(spec).values() if e.status == "done"},
+        )
 
     # -- the check -------------------------------------------------------------------------------
 
@@ -222,7 +234,7 @@ class Coverage:
             return Gap(spec.name, "calendars", ["trade_cal"], "neo download trade_cal")
         assert spec.date_column is not None
         days, lo, hi = self._bounds(spec, query, spec.date_column)
-        span = [d for d in calendar if lo <= d <= hi]
+        span = calendar[bisect_left(calendar, lo) : bisect_right(calendar, hi)]
         expected = strategy.days(self, spec, span, self.last_available(spec, hi))  # type: ignore[arg-type]
         if days is not None:
             wanted = set(days)
