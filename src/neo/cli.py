@@ -271,7 +271,10 @@ def sync() -> None:
     from neo.lake.catalog import sync as run_sync
 
     result = run_sync(load_settings())
-    print(f"synced {result.path}: {len(result.views)} views ({', '.join(result.views)})")
+    print(
+        f"synced {result.path}: {len(result.views)} views ({', '.join(result.views)}); "
+        f"{len(result.macros)} table macros ({', '.join(result.macros)})"
+    )
 
 
 @app.command()

@@ -130,6 +130,7 @@ def views(lake: Path) -> dict[str, str]:
 class SyncResult:
     path: Path
     views: list[str]
+    macros: list[str]  # the table macros, as called: income_asof(d)
 
 
 def ensure_placeholders(settings: Settings) -> None:
@@ -180,7 +181,8 @@ def sync(settings: Settings) -> SyncResult:
     finally:
         tmp.unlink(missing_ok=True)
         Path(f"{tmp}.wal").unlink(missing_ok=True)
-    return SyncResult(target, list(all_views))
+    called = [f"{name}({', '.join(params)})" for name, (params, _) in research.macros().items()]
+    return SyncResult(target, list(all_views), called)
 
 
 def _describe(con: duckdb.DuckDBPyConnection) -> None:
