@@ -9,8 +9,9 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -337,6 +338,41 @@ def test_a_day_the_ledger_saw_empty_is_not_a_gap(world: World, tmp_path: Any) ->
         pytest.skip("every day of this market has a suspension")
     reply = call(world.lake, "suspend_d", {"trade_date": empty[0]})
     assert reply["code"] == 0 and reply["data"]["items"] == []
+
+
+def test_days_downloaded_for_some_stocks_only_are_refused_to_the_whole_market(
+    sim: Callable[..., SimHTTPServer], tmp_path: Path
+) -> None:
+    """`neo download daily --codes A,B` holds those stocks' rows on each day: a whole-market
+    request for the days is refused, one for A is answered, one for another stock is refused,
+    until the whole market is downloaded."""
+    server = sim(stocks=12, end=date(2024, 2, 29))
+    settings = client_settings(server, tmp_path, **{**FAST, "history_start": "20240102"})
+    stocks = [r[0] for r in call(server.sim, "daily", {"trade_date": "20240105"}, "ts_code")["data"]["items"]]
+    lake = LakeService(settings)
+    try:
+        with AppContainer(settings) as app:
+            assert runner.download(app, ["trade_cal"]).failed == 0
+            summary = runner.download(
+                app, ["daily"], start=date(2024, 1, 2), end=date(2024, 1, 31), codes=stocks[:2]
+            )
+            assert summary.failed == 0
+            for params in ({"trade_date": "20240105"}, {"ts_code": stocks[2], "trade_date": "20240105"}):
+                reply = call(lake, "daily", params)
+                assert reply["code"] == INCOMPLETE and "\n" not in reply["msg"]
+                assert "20240105" in reply["msg"] and "for a few stocks only" in reply["msg"]
+                assert "neo download daily --start 20240105 --end 20240105" in reply["msg"]
+            month = call(lake, "daily", {"start_date": "20240102", "end_date": "20240131"})
+            assert "neo download daily --start 20240102 --end 20240131" in month["msg"]
+            mine = {"ts_code": ",".join(stocks[:2]), "start_date": "20240102", "end_date": "20240131"}
+            assert rows(call(lake, "daily", mine)) == rows(call(server.sim, "daily", mine))
+            assert runner.download(app, ["daily"], start=date(2024, 1, 5), end=date(2024, 1, 5)).failed == 0
+        assert rows(call(lake, "daily", {"trade_date": "20240105"})) == rows(
+            call(server.sim, "daily", {"trade_date": "20240105"})
+        )
+        assert call(lake, "daily", {"trade_date": "20240108"})["code"] == INCOMPLETE
+    finally:
+        lake.close()
 
 
 def test_unknown_api_token_and_required_params(world: World) -> None:

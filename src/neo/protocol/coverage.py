@@ -245,9 +245,52 @@ class Coverage:
             for d in expected
             if d not in present and request_key(strategy.ledger_params(spec, d)) not in empty
         ]
-        if not missing:
+        partial = self._partial_days(spec, query, strategy, [d for d in expected if d in present])
+        if not missing and not partial:
             return None
-        return Gap(spec.name, "trade dates", [fmt_day(d) for d in missing], _download(spec, missing))
+        missing = sorted(missing + partial)
+        what = "trade dates" if not partial else "trade dates (some downloaded for a few stocks only)"
+        return Gap(spec.name, what, [fmt_day(d) for d in missing], _download(spec, missing))
+
+    def _partial_days(
+        self, spec: DatasetSpec, query: Query, strategy: CalendarDays, days: list[date]
+    ) -> list[date]:
+        """Of `days` (which have rows), those downloaded per stock (`neo download --codes`) and not
+        for the whole market, when the request wants stocks they were not downloaded for: all of
+        them (no ts_code), or ones without a done window over the day."""
+        windows = self._code_windows(spec)
+        if not windows:
+            return []
+        spans = {w for ws in windows.values() for w in ws}
+        done = self._done(spec)
+        codes = next((f.values for f in query.filters if f.column == "ts_code" and not f.is_range), None)
+        out = []
+        for d in days:
+            if not any(lo <= d <= hi for lo, hi in spans):
+                continue  # no stock was downloaded alone on that day: its rows are the market's
+            if request_key(strategy.ledger_params(spec, d)) in done:
+                continue
+            if codes is None or not all(any(lo <= d <= hi for lo, hi in windows.get(c, ())) for c in codes):
+                out.append(d)
+        return out
+
+    def _code_windows(self, spec: DatasetSpec) -> dict[str, set[tuple[date, date]]]:
+        """The calendar windows downloaded per stock, by stock: done calls naming a ts_code and a
+        date range."""
+
+        def build() -> dict[str, set[tuple[date, date]]]:
+            out: dict[str, set[tuple[date, date]]] = {}
+            for e in self.entries(spec).values():
+                if e.status != "done" or '"ts_code":' not in e.request:  # before parsing the JSON
+                    continue
+                params = e.params
+                lo = parse_ymd(str(params.get("start_date", "")))
+                hi = parse_ymd(str(params.get("end_date", "")))
+                if lo is not None and hi is not None:
+                    out.setdefault(str(params["ts_code"]), set()).add((lo, hi))
+            return out
+
+        return self._cached(("code_windows", spec.name), build)
 
     def _period_gap(self, spec: DatasetSpec, query: Query) -> Gap | None:
         param = spec.request_param or "period"
