@@ -100,6 +100,17 @@ def test_months_stay_within_their_memory_and_share_between_threads(lake: tuple[S
             same(held, parquet, {"trade_date": day})
             assert 0 < held.months.size <= held.months.limit
             assert len(held.months._entries) == 1
+        # Paging a range over both months: a page past February's rows does not read it again.
+        reads: list[Any] = []
+        read = held.months._read
+        held.months._read = lambda spec, query, ym, stamp: reads.append(ym) or read(spec, query, ym, stamp)
+        both = {"start_date": "20240102", "end_date": "20240209"}
+        rows = len(call(parquet, both)["data"]["items"])
+        february = len(call(parquet, {"start_date": "20240201", "end_date": "20240209"})["data"]["items"])
+        for offset in range(0, rows + 10, 25):
+            reads.clear()
+            same(held, parquet, {**both, "offset": offset, "limit": 25})
+            assert offset < february or (2024, 2) not in reads
         held.months.limit = 1 << 30
         days = [f"2024{m:02d}{d:02d}" for m in (1, 2) for d in range(2, 10)]
         want = {d: call(parquet, {"trade_date": d}) for d in days}

@@ -81,12 +81,15 @@ class _Plan:
     hi: str
     match: tuple[tuple[str, frozenset[str]], ...]  # text columns and the values they must hold
 
+    def picked(self, days: list[str]) -> list[int]:
+        """Which of a month's days (by index) the plan wants."""
+        if self.days is not None:
+            return [i for i, d in enumerate(days) if d in self.days]
+        return [i for i, d in enumerate(days) if self.lo <= d <= self.hi]
+
     def rows(self, month: Month) -> np.ndarray:
         """The month's rows for this plan, in order."""
-        if self.days is not None:
-            picked = [i for i, d in enumerate(month.days) if d in self.days]
-        else:
-            picked = [i for i, d in enumerate(month.days) if self.lo <= d <= self.hi]
+        picked = self.picked(month.days)
         if not picked:
             return np.empty(0, dtype=np.int64)
         rows = np.concatenate([np.arange(month.starts[i], month.starts[i + 1]) for i in picked])
@@ -108,6 +111,10 @@ class Months:
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple[str, YearMonth], Month] = OrderedDict()
         self._gates: dict[tuple[str, YearMonth], threading.Lock] = {}
+        # Every month read, by stamp: its days and where they start (a few hundred bytes), kept
+        # when the month is dropped, so that paging deep into a long range skips the months before
+        # the page without reading them again.
+        self._shapes: dict[tuple[str, YearMonth], tuple[Hashable, list[str], np.ndarray]] = {}
 
     def page(self, spec: DatasetSpec, query: Query) -> EncodedPage | None:
         """The page of `query` from memory, or None when it is not a request this answers."""
@@ -115,26 +122,28 @@ class Months:
         if plan is None:
             return None
         stop = query.offset + query.limit
-        picked: list[tuple[Month, np.ndarray]] = []
+        picked: list[tuple[Month, np.ndarray, int]] = []  # a month, its rows, the rows before them
         total = 0
         stamps: dict[int, Hashable] = {}
         for ym in plan.months:
             if ym[0] not in stamps:
                 stamps[ym[0]] = self._stamp(spec, ym[0])
+            before = self._rows_before(spec, plan, ym, stamps[ym[0]])
+            if before is not None and total + before <= query.offset:
+                total += before  # all before the page
+                continue
             month = self._month(spec, query, ym, stamps[ym[0]])
             rows = plan.rows(month)
             if len(rows):
-                picked.append((month, rows))
+                picked.append((month, rows, total))
                 total += len(rows)
             if total > stop:  # the page and one row past it: whether more follow is known
                 break
         pieces: list[bytes] = []
-        seen = 0
-        for month, rows in picked:
+        for month, rows, seen in picked:
             lo, hi = max(query.offset - seen, 0), min(stop - seen, len(rows))
             if lo < hi:
                 pieces += self._json(month, query.names, rows[lo:hi])
-            seen += len(rows)
         return EncodedPage(list(query.names), b"[" + b",".join(pieces) + b"]", total > stop)
 
     # -- which requests ---------------------------------------------------------------------------
@@ -210,6 +219,15 @@ class Months:
             files = frozenset()
         return (ours, files)
 
+    def _rows_before(self, spec: DatasetSpec, plan: _Plan, ym: YearMonth, stamp: Hashable) -> int | None:
+        """How many rows of a month the plan wants, when that is known without the month: a plan
+        on dates alone, a month read before under this stamp."""
+        shape = self._shapes.get((spec.name, ym))
+        if plan.match or shape is None or shape[0] != stamp:
+            return None
+        _, days, starts = shape
+        return sum(int(starts[i + 1] - starts[i]) for i in plan.picked(days))
+
     def _month(self, spec: DatasetSpec, query: Query, ym: YearMonth, stamp: Hashable) -> Month:
         key = (spec.name, ym)
         with self._lock:
@@ -225,6 +243,7 @@ class Months:
                     return hit
             month = self._read(spec, query, ym, stamp)
             with self._lock:
+                self._shapes[key] = (stamp, month.days, month.starts)
                 old = self._entries.pop(key, None)
                 if old is not None:
                     self.size -= old.size
