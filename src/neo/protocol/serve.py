@@ -1,11 +1,12 @@
 """`neo serve`: the lake behind Tushare's protocol, read-only.
 
-`LakeService` is the protocol (`neo.protocol.core.Service`) over the lake as a data source
-(`neo.protocol.lake.LakeSource`). Before answering it checks that the lake holds everything the
-request asks (`neo.protocol.coverage`); when it does not, the reply is error -1000 (Tushare's
-"malformed request" class: fix the request, do not retry) whose one-line message names the dataset,
-what is missing and the `neo download` command that fills it. APIs neo has no dataset for get
-Tushare's unknown-API reply.
+`LakeService` is the protocol (`neo.protocol.core.Service`) over the lake: requests by date of the
+bar-like datasets come from months kept in memory (`neo.protocol.months`), the rest from Parquet
+(`neo.protocol.lake.LakeSource`), with the same answers. Before answering it checks that the lake
+holds everything the request asks (`neo.protocol.coverage`); when it does not, the reply is error
+-1000 (Tushare's "malformed request" class: fix the request, do not retry) whose one-line message
+names the dataset, what is missing and the `neo download` command that fills it. APIs neo has no
+dataset for get Tushare's unknown-API reply.
 """
 
 from __future__ import annotations
