@@ -487,6 +487,7 @@ def report(r: Results, clock: Clock, started: datetime, command: str, work: Path
     lines += queries_section(r, n, big)
     lines += bytes_section(n, big)
     lines += query_workload_section()
+    lines += serve_section()
     lines += [
         "## Sizes",
         "",
@@ -705,20 +706,34 @@ def mb1(x: float) -> str:
 
 
 QUERY_RESULTS = REPO / "bench" / "results" / "query.md"
+SERVE_RESULTS = REPO / "bench" / "results" / "serve.md"
+
+
+def included_section(title: str, results: Path, target: str) -> list[str]:
+    """A benchmark built and run on its own (`make {target}`): its latest report, included as it
+    was written."""
+    head = [f"## {title} (`make {target}`)", ""]
+    if not results.exists():
+        return [*head, f"Not run on this machine yet: run `make {target}`, then `make bench`.", ""]
+    body = results.read_text().splitlines()
+    if body and body[0].startswith("## "):
+        body = body[1:]
+    if body and body[0].strip():
+        body = ["", *body]
+    when = datetime.fromtimestamp(results.stat().st_mtime, UTC)
+    note = f"From `make {target}`'s latest report (written {when:%Y-%m-%d %H:%M} UTC), included as it is:"
+    return [*head, note, *[f"#{line}" if line.startswith("## ") else line for line in body], ""]
 
 
 def query_workload_section() -> list[str]:
-    """The analysts' workload (make bench-query) is built and run on its own (its default build
-    takes minutes, 5,000 stocks x 10 years): its latest report is included as it was written."""
-    head = ["## Analysts' queries: lake vs native DuckDB vs the peer layout (`make bench-query`)", ""]
-    if not QUERY_RESULTS.exists():
-        return [*head, "Not run on this machine yet: run `make bench-query`, then `make bench`.", ""]
-    body = QUERY_RESULTS.read_text().splitlines()
-    if body and body[0].startswith("## "):
-        body = body[1:]
-    when = datetime.fromtimestamp(QUERY_RESULTS.stat().st_mtime, UTC)
-    note = f"From `make bench-query`'s latest report (written {when:%Y-%m-%d %H:%M} UTC), included as it is:"
-    return [*head, note, *[f"#{line}" if line.startswith("## ") else line for line in body], ""]
+    """The analysts' workload: its default build takes minutes (5,000 stocks x 10 years)."""
+    title = "Analysts' queries: lake vs native DuckDB vs the peer layout"
+    return included_section(title, QUERY_RESULTS, "bench-query")
+
+
+def serve_section() -> list[str]:
+    """`neo serve` against the simulator: it downloads its own lake from a simulator of its own."""
+    return included_section("neo serve against the simulator", SERVE_RESULTS, "bench-serve")
 
 
 def writes_section(r: Results, n: Scale, big: Scale) -> list[str]:

@@ -146,6 +146,9 @@ def test_sync_and_query_commands(tmp_path: Path) -> None:
         len(DATASETS) + sum(s.latest_key is not None for s in DATASETS.values()) + 2 + len(research.views())
     )
     assert out.returncode == 0 and f"{views} views" in out.stdout
+    macros = research.macros()
+    assert f"{len(macros)} table macros (" in out.stdout and "index_members_asof(code, d)" in out.stdout
+    assert all(f"{name}(" in out.stdout for name in macros)
     out = neo("query", "SELECT name, key FROM neo_datasets WHERE name = 'daily'", "-f", "csv", env=env)
     assert out.returncode == 0
     assert list(csv.DictReader(io.StringIO(out.stdout))) == [{"name": "daily", "key": "ts_code,trade_date"}]

@@ -9,13 +9,16 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 import neo
 from neo.app import AppContainer
@@ -44,6 +47,8 @@ class World:
     lake: LakeService  # the lake with Tushare's caps
     small_sim: Simulator  # the same market and the lake with SMALL caps
     small_lake: LakeService
+    parquet: LakeService  # the lake read from Parquet for every request (no months, no reply cache)
+    small_parquet: LakeService
 
     @property
     def sim(self) -> Simulator:
@@ -60,9 +65,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         assert summary.failed == 0
         small = client_settings(server, settings.home, **FAST, row_caps=SMALL)
         lake, small_lake = LakeService(settings), LakeService(small)
-        yield World(settings, server, lake, Simulator(dataclasses.replace(MARKET, caps=SMALL)), small_lake)
-        lake.close()
-        small_lake.close()
+        parquet = LakeService(settings, cache_mb=0, months_mb=0)
+        small_parquet = LakeService(small, cache_mb=0, months_mb=0)
+        small_sim = Simulator(dataclasses.replace(MARKET, caps=SMALL))
+        yield World(settings, server, lake, small_sim, small_lake, parquet, small_parquet)
+        for service in (lake, small_lake, parquet, small_parquet):
+            service.close()
 
 
 def call(service: Any, api: str, params: dict[str, Any] | None = None, fields: Any = "") -> dict[str, Any]:
@@ -155,6 +163,81 @@ def test_lake_answers_like_the_simulator(world: World) -> None:
             asked += 1
             answered += bool(same(world, api, params)["data"]["items"])
     assert answered >= asked - 2  # the comparisons are not of empty answers
+
+
+# The APIs answered from months in memory when asked by date (neo.protocol.months).
+BY_DATE = ("daily", "adj_factor", "daily_basic", "weekly", "monthly", "stk_limit", "suspend_d", "moneyflow")
+HELD = (date(2023, 1, 1), END)  # what the world's lake holds
+
+
+def dated_request(world: World, draw: st.DataObject) -> tuple[str, dict[str, Any], Any]:
+    """A request by date: named days or a range (sometimes open, or past what the lake holds), maybe
+    for some stocks, maybe paged, with the default or named fields."""
+    api = draw.draw(st.sampled_from(BY_DATE))
+    days = sorted(draw.draw(st.lists(st.dates(*HELD), min_size=1, max_size=3)))
+    ymd = [f"{d:%Y%m%d}" for d in days]
+    shape = draw.draw(st.sampled_from(["days", "days", "range", "range", "range", "open end", "open start"]))
+    params: dict[str, Any]
+    if shape == "days":
+        params = {"trade_date": ",".join(ymd + draw.draw(st.sampled_from([[], [], ["20230230"], ["2023"]])))}
+    elif shape == "range":
+        params = {"start_date": ymd[0], "end_date": ymd[-1]}
+    elif shape == "open end":
+        params = {"start_date": ymd[0]}
+    else:
+        params = {"end_date": ymd[-1]}
+    if draw.draw(st.integers(0, 3)) == 0:
+        stocks = [
+            r[0] for r in call(world.sim, "daily", {"trade_date": "20231010"}, "ts_code")["data"]["items"]
+        ]
+        codes = draw.draw(st.lists(st.sampled_from([*stocks[:4], "NO.SZ"]), min_size=1, max_size=3))
+        params["ts_code"] = ",".join(codes)
+    if draw.draw(st.booleans()):
+        params |= {"offset": draw.draw(st.integers(0, 40)), "limit": draw.draw(st.integers(1, 12))}
+    names = [f["name"] for f in api_fields()[api]["fields"]]
+    fields: Any = ""
+    if draw.draw(st.booleans()):
+        fields = ",".join(draw.draw(st.permutations(names))[: draw.draw(st.integers(1, len(names)))])
+    return api, params, fields
+
+
+@settings(max_examples=80, deadline=None)
+@given(draw=st.data())
+def test_months_in_memory_answer_like_parquet(world: World, draw: st.DataObject) -> None:
+    """Byte for byte (but the request id): rows, order, pages, has_more, refusals, with Tushare's
+    caps and with small ones."""
+    api, params, fields = dated_request(world, draw)
+    for held, parquet in ((world.lake, world.parquet), (world.small_lake, world.small_parquet)):
+        want = call(parquet, api, params, fields)
+        got = call(held, api, params, fields)
+        assert {**got, "request_id": ""} == {**want, "request_id": ""}, (api, params, fields)
+        event(f"code {want['code']}, {'rows' if want['data'] and want['data']['items'] else 'no rows'}")
+    assert world.lake.months.size > 0 and world.parquet.months.size == 0
+
+
+def test_months_serve_every_page_across_months(world: World) -> None:
+    """A range over months, paged at a small cap: the same pages as from Parquet and the simulator."""
+    params = {"start_date": "20231215", "end_date": "20240110"}
+    pages: dict[str, list[Any]] = {"sim": [], "held": [], "parquet": []}
+    for name, service in (
+        ("sim", world.small_sim),
+        ("held", world.small_lake),
+        ("parquet", world.small_parquet),
+    ):
+        offset = 0
+        while True:
+            data = call(service, "daily", {**params, "offset": offset})["data"]
+            pages[name].append(data["items"])
+            if not data["has_more"]:
+                break
+            offset += len(data["items"])
+    assert pages["held"] == pages["parquet"] and len(pages["held"]) > 20
+    everything = [r for p in pages["held"] for r in p]
+    assert everything == [r for p in pages["sim"] for r in p]
+    # The last rows exactly: nothing more follows; one row earlier: one more does.
+    for offset, more in ((len(everything) - 3, False), (len(everything) - 4, True)):
+        data = call(world.small_lake, "daily", {**params, "offset": offset, "limit": 3})["data"]
+        assert (data["items"], data["has_more"]) == (everything[offset : offset + 3], more)
 
 
 def test_default_and_named_fields(world: World) -> None:
@@ -255,6 +338,41 @@ def test_a_day_the_ledger_saw_empty_is_not_a_gap(world: World, tmp_path: Any) ->
         pytest.skip("every day of this market has a suspension")
     reply = call(world.lake, "suspend_d", {"trade_date": empty[0]})
     assert reply["code"] == 0 and reply["data"]["items"] == []
+
+
+def test_days_downloaded_for_some_stocks_only_are_refused_to_the_whole_market(
+    sim: Callable[..., SimHTTPServer], tmp_path: Path
+) -> None:
+    """`neo download daily --codes A,B` holds those stocks' rows on each day: a whole-market
+    request for the days is refused, one for A is answered, one for another stock is refused,
+    until the whole market is downloaded."""
+    server = sim(stocks=12, end=date(2024, 2, 29))
+    settings = client_settings(server, tmp_path, **{**FAST, "history_start": "20240102"})
+    stocks = [r[0] for r in call(server.sim, "daily", {"trade_date": "20240105"}, "ts_code")["data"]["items"]]
+    lake = LakeService(settings)
+    try:
+        with AppContainer(settings) as app:
+            assert runner.download(app, ["trade_cal"]).failed == 0
+            summary = runner.download(
+                app, ["daily"], start=date(2024, 1, 2), end=date(2024, 1, 31), codes=stocks[:2]
+            )
+            assert summary.failed == 0
+            for params in ({"trade_date": "20240105"}, {"ts_code": stocks[2], "trade_date": "20240105"}):
+                reply = call(lake, "daily", params)
+                assert reply["code"] == INCOMPLETE and "\n" not in reply["msg"]
+                assert "20240105" in reply["msg"] and "for a few stocks only" in reply["msg"]
+                assert "neo download daily --start 20240105 --end 20240105" in reply["msg"]
+            month = call(lake, "daily", {"start_date": "20240102", "end_date": "20240131"})
+            assert "neo download daily --start 20240102 --end 20240131" in month["msg"]
+            mine = {"ts_code": ",".join(stocks[:2]), "start_date": "20240102", "end_date": "20240131"}
+            assert rows(call(lake, "daily", mine)) == rows(call(server.sim, "daily", mine))
+            assert runner.download(app, ["daily"], start=date(2024, 1, 5), end=date(2024, 1, 5)).failed == 0
+        assert rows(call(lake, "daily", {"trade_date": "20240105"})) == rows(
+            call(server.sim, "daily", {"trade_date": "20240105"})
+        )
+        assert call(lake, "daily", {"trade_date": "20240108"})["code"] == INCOMPLETE
+    finally:
+        lake.close()
 
 
 def test_unknown_api_token_and_required_params(world: World) -> None:

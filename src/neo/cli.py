@@ -298,7 +298,10 @@ def sync() -> None:
     from neo.lake.catalog import sync as run_sync
 
     result = run_sync(load_settings())
-    print(f"synced {result.path}: {len(result.views)} views ({', '.join(result.views)})")
+    print(
+        f"synced {result.path}: {len(result.views)} views ({', '.join(result.views)}); "
+        f"{len(result.macros)} table macros ({', '.join(result.macros)})"
+    )
 
 
 @app.command()
@@ -508,6 +511,14 @@ def serve(
         str | None, typer.Option(help="Accept only this token (default: any non-empty).")
     ] = None,
     cache_mb: Annotated[int, typer.Option(min=0, help="Memory for repeated replies, MB (0 = none).")] = 256,
+    months_mb: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Memory for months of data read once and kept to answer requests by date, MB "
+            "(0 = read Parquet for every request).",
+        ),
+    ] = 512,
 ) -> None:
     """Serve the lake read-only over Tushare's protocol (point the tushare SDK at it) until Ctrl-C.
 
@@ -517,7 +528,7 @@ def serve(
     from neo.core.config import load_settings
     from neo.protocol.serve import bind, serve_forever
 
-    server = bind(load_settings(), host, port, token, cache_mb)
+    server = bind(load_settings(), host, port, token, cache_mb, months_mb)
     print(
         f"neo serve: the lake {server.service.settings.lake_dir} on {server.url}  (tushare: "
         f"pro = ts.pro_api(token); pro._DataApi__http_url = '{server.url}/dataapi')",

@@ -31,7 +31,8 @@ STORAGE_VERSION = "v1.0.0"
 PRICE_COLUMNS = ("open", "high", "low", "close", "pre_close")
 
 
-def _read(paths: list[str]) -> str:
+def read_paths(paths: list[str]) -> str:
+    """A relation over these Parquet files (absolute paths), read as every view reads them."""
     listed = ", ".join(lit(p) for p in paths)
     return f"read_parquet([{listed}], hive_partitioning = false)"
 
@@ -40,13 +41,13 @@ def sources(lake: Path, spec: DatasetSpec) -> tuple[str | None, str]:
     """The dataset's live compacted files (None before the first compaction) and fresh files, as
     relations. Compacted files hold each key once; fresh ones may repeat keys and overlap them."""
     compacted, fresh = manifest.live_sources(lake, spec, manifest.read(lake, spec).state)
-    return (_read(compacted) if compacted else None), _read(fresh)
+    return (read_paths(compacted) if compacted else None), read_paths(fresh)
 
 
 def read_files(lake: Path, spec: DatasetSpec) -> str:
     """Every row of the dataset's live files, not deduplicated."""
     compacted, fresh = manifest.live_sources(lake, spec, manifest.read(lake, spec).state)
-    return _read(compacted + fresh)
+    return read_paths(compacted + fresh)
 
 
 def dataset_view(lake: Path, spec: DatasetSpec) -> str:
@@ -129,6 +130,7 @@ def views(lake: Path) -> dict[str, str]:
 class SyncResult:
     path: Path
     views: list[str]
+    macros: list[str]  # the table macros, as called: income_asof(d)
 
 
 def ensure_placeholders(settings: Settings) -> None:
@@ -179,7 +181,8 @@ def sync(settings: Settings) -> SyncResult:
     finally:
         tmp.unlink(missing_ok=True)
         Path(f"{tmp}.wal").unlink(missing_ok=True)
-    return SyncResult(target, list(all_views))
+    called = [f"{name}({', '.join(params)})" for name, (params, _) in research.macros().items()]
+    return SyncResult(target, list(all_views), called)
 
 
 def _describe(con: duckdb.DuckDBPyConnection) -> None:

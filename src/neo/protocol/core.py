@@ -35,6 +35,7 @@ __all__ = [
     "MSG_REQUIRED",
     "MSG_TOKEN",
     "Call",
+    "EncodedPage",
     "Filter",
     "Page",
     "ProtocolError",
@@ -46,6 +47,7 @@ __all__ = [
     "int_param",
     "ok_body",
     "ok_data",
+    "ok_data_encoded",
     "ok_reply",
     "resolve_fields",
     "split_values",
@@ -195,6 +197,28 @@ class Page:
     items: list[tuple[Any, ...]]
     has_more: bool
 
+    def data(self) -> bytes:
+        """The reply's `data` member."""
+        return ok_data(self.names, self.items, self.has_more)
+
+
+class EncodedPage(Page):
+    """A page whose rows are already JSON (`items_json`, the items array as the wire carries it):
+    the reply is put together without converting rows to Python values; `items` decodes them
+    for the callers that want rows (in process, e.g. `neo.pro_api()`)."""
+
+    def __init__(self, names: list[str], items_json: bytes, has_more: bool) -> None:
+        self.names = names
+        self.items_json = items_json
+        self.has_more = has_more
+
+    @property  # type: ignore[override]
+    def items(self) -> list[Any]:
+        return orjson.loads(self.items_json)  # type: ignore[no-any-return]
+
+    def data(self) -> bytes:
+        return ok_data_encoded(self.names, self.items_json, self.has_more)
+
 
 class Source(Protocol):
     def page(self, query: Query) -> Page: ...
@@ -236,6 +260,15 @@ def ok_data(names: list[str], items: list[Any], has_more: bool) -> bytes:
     """The `data` member of a reply, as JSON. NaN floats go out as null (orjson's rule), as Tushare
     sends missing numbers."""
     return orjson.dumps({"fields": names, "items": items, "has_more": has_more, "count": -1})
+
+
+def ok_data_encoded(names: list[str], items_json: bytes, has_more: bool) -> bytes:
+    """ok_data around rows already encoded as a JSON array, byte for byte what ok_data makes."""
+    return b'{"fields":%s,"items":%s,"has_more":%s,"count":-1}' % (
+        orjson.dumps(names),
+        items_json,
+        b"true" if has_more else b"false",
+    )
 
 
 def ok_reply(data: bytes) -> bytes:

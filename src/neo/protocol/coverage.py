@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -29,7 +30,7 @@ from neo.lake.engine import q
 from neo.pipeline.ledger import Entry, request_key
 from neo.pipeline.planner import beijing_now
 from neo.protocol.core import Query, split_values
-from neo.protocol.lake import Lake, parse_ymd
+from neo.protocol.lake import Lake, Signature, parse_ymd
 from neo.strategies.calendar_days import CalendarDays
 from neo.strategies.code_windows import window_params, windows
 from neo.strategies.periods import quarter_ends
@@ -66,7 +67,7 @@ class Coverage:
         self.settings = lake.settings
         self._now = now
         self._lock = threading.Lock()
-        self._sig: tuple[int, ...] | None = None
+        self._sig: Signature | None = None
         self._cache: dict[Any, Any] = {}
 
     def _cached(self, key: Any, build: Callable[[], T]) -> T:
@@ -111,21 +112,26 @@ class Coverage:
         if spec.date_column is None:
             return set()
         col = q(spec.date_column)
-        sql = f"SELECT DISTINCT {col} FROM {read_files(self.settings.lake_dir, spec)} WHERE {col} IS NOT NULL"
-        return self._cached(("present", spec.name), lambda: {r[0] for r in self.lake.sql(sql)})
+
+        def build() -> set[date]:
+            files = read_files(self.settings.lake_dir, spec)  # reads the manifest: only on a miss
+            return {
+                r[0] for r in self.lake.sql(f"SELECT DISTINCT {col} FROM {files} WHERE {col} IS NOT NULL")
+            }
+
+        return self._cached(("present", spec.name), build)
 
     def present_by(self, spec: DatasetSpec, column: str) -> dict[str, set[date]]:
         if spec.date_column is None:
             return {}
         dc = q(spec.date_column)
-        sql = (
-            f"SELECT DISTINCT {q(column)}, {dc} FROM {read_files(self.settings.lake_dir, spec)} "
-            f"WHERE {dc} IS NOT NULL"
-        )
 
         def build() -> dict[str, set[date]]:
+            files = read_files(self.settings.lake_dir, spec)
             out: dict[str, set[date]] = {}
-            for code, day in self.lake.sql(sql):
+            for code, day in self.lake.sql(
+                f"SELECT DISTINCT {q(column)}, {dc} FROM {files} WHERE {dc} IS NOT NULL"
+            ):
                 out.setdefault(code, set()).add(day)
             return out
 
@@ -143,10 +149,16 @@ class Coverage:
         return min(end, today)
 
     def _empty(self, spec: DatasetSpec) -> set[str]:
-        return {e.request for e in self.entries(spec).values() if e.status == "done" and e.rows == 0}
+        return self._cached(
+            ("empty", spec.name),
+            lambda: {e.request for e in self.entries(spec).values() if e.status == "done" and e.rows == 0},
+        )
 
     def _done(self, spec: DatasetSpec) -> set[str]:
-        return {e.request for e in self.entries(spec).values() if e.status == "done"}
+        return self._cached(
+            ("done", spec.name),
+            lambda: {e.request for e in self.entries(spec).values() if e.status == "done"},
+        )
 
     # -- the check -------------------------------------------------------------------------------
 
@@ -222,7 +234,7 @@ class Coverage:
             return Gap(spec.name, "calendars", ["trade_cal"], "neo download trade_cal")
         assert spec.date_column is not None
         days, lo, hi = self._bounds(spec, query, spec.date_column)
-        span = [d for d in calendar if lo <= d <= hi]
+        span = calendar[bisect_left(calendar, lo) : bisect_right(calendar, hi)]
         expected = strategy.days(self, spec, span, self.last_available(spec, hi))  # type: ignore[arg-type]
         if days is not None:
             wanted = set(days)
@@ -233,9 +245,52 @@ class Coverage:
             for d in expected
             if d not in present and request_key(strategy.ledger_params(spec, d)) not in empty
         ]
-        if not missing:
+        partial = self._partial_days(spec, query, strategy, [d for d in expected if d in present])
+        if not missing and not partial:
             return None
-        return Gap(spec.name, "trade dates", [fmt_day(d) for d in missing], _download(spec, missing))
+        missing = sorted(missing + partial)
+        what = "trade dates" if not partial else "trade dates (some downloaded for a few stocks only)"
+        return Gap(spec.name, what, [fmt_day(d) for d in missing], _download(spec, missing))
+
+    def _partial_days(
+        self, spec: DatasetSpec, query: Query, strategy: CalendarDays, days: list[date]
+    ) -> list[date]:
+        """Of `days` (which have rows), those downloaded per stock (`neo download --codes`) and not
+        for the whole market, when the request wants stocks they were not downloaded for: all of
+        them (no ts_code), or ones without a done window over the day."""
+        windows = self._code_windows(spec)
+        if not windows:
+            return []
+        spans = {w for ws in windows.values() for w in ws}
+        done = self._done(spec)
+        codes = next((f.values for f in query.filters if f.column == "ts_code" and not f.is_range), None)
+        out = []
+        for d in days:
+            if not any(lo <= d <= hi for lo, hi in spans):
+                continue  # no stock was downloaded alone on that day: its rows are the market's
+            if request_key(strategy.ledger_params(spec, d)) in done:
+                continue
+            if codes is None or not all(any(lo <= d <= hi for lo, hi in windows.get(c, ())) for c in codes):
+                out.append(d)
+        return out
+
+    def _code_windows(self, spec: DatasetSpec) -> dict[str, set[tuple[date, date]]]:
+        """The calendar windows downloaded per stock, by stock: done calls naming a ts_code and a
+        date range."""
+
+        def build() -> dict[str, set[tuple[date, date]]]:
+            out: dict[str, set[tuple[date, date]]] = {}
+            for e in self.entries(spec).values():
+                if e.status != "done" or '"ts_code":' not in e.request:  # before parsing the JSON
+                    continue
+                params = e.params
+                lo = parse_ymd(str(params.get("start_date", "")))
+                hi = parse_ymd(str(params.get("end_date", "")))
+                if lo is not None and hi is not None:
+                    out.setdefault(str(params["ts_code"]), set()).add((lo, hi))
+            return out
+
+        return self._cached(("code_windows", spec.name), build)
 
     def _period_gap(self, spec: DatasetSpec, query: Query) -> Gap | None:
         param = spec.request_param or "period"

@@ -15,9 +15,11 @@ that limit/offset pages of the same request never overlap.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+from collections.abc import Iterator
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -30,7 +32,9 @@ from neo.lake.catalog import open_lake, sources
 from neo.lake.engine import q
 from neo.protocol.core import Filter, Page, Query
 
-__all__ = ["Lake", "LakeSource", "parse_ymd"]
+__all__ = ["Lake", "LakeSource", "Signature", "order_by", "order_keys", "parse_ymd"]
+
+Signature = tuple[tuple[int, int, int], ...]  # a stamp (mtime, inode, size) per watched file
 
 
 def parse_ymd(text: str) -> date | None:
@@ -43,35 +47,57 @@ def parse_ymd(text: str) -> date | None:
         return None
 
 
-def _mtime(path: Path) -> int:
+def _stamp(path: str) -> tuple[int, int, int]:
+    """What changes when a file is written or replaced: its mtime, inode and size."""
     try:
-        return path.stat().st_mtime_ns
+        st = os.stat(path)
     except FileNotFoundError:
-        return 0
+        return (0, 0, 0)
+    return (st.st_mtime_ns, st.st_ino, st.st_size)
 
 
 class Lake:
     """The lake's views in an in-memory DuckDB, rebuilt when the lake changes; a cursor per thread.
 
     `signature()` changes whenever a manifest (compaction, new generation) or the ledger (a
-    download finished) does: a few stat calls, cheap enough to check on every request."""
+    download finished) does: a few stat calls, cheap enough to check on every request; within
+    `pinned()` a thread sees the one taken on entry."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._local = threading.local()
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._views_sig: tuple[int, ...] | None = None
-        self._relations: dict[str, tuple[tuple[int, ...], str]] = {}
+        self._views_sig: Signature | None = None
+        self._relations: dict[str, tuple[Signature, str]] = {}
         ledger = settings.state_dir / "ledger.sqlite"
         self._ledger_files = (ledger, ledger.with_name(ledger.name + "-wal"))
-        self._manifests = [manifest.path(settings.lake_dir, spec) for spec in DATASETS.values()]
+        self._manifests = [str(manifest.path(settings.lake_dir, spec)) for spec in DATASETS.values()]
+        self._watched = [*self._manifests, *map(str, self._ledger_files)]
 
-    def views_signature(self) -> tuple[int, ...]:
-        return tuple(_mtime(p) for p in self._manifests)
+    def views_signature(self) -> Signature:
+        return self.signature()[: len(self._manifests)]
 
-    def signature(self) -> tuple[int, ...]:
-        return self.views_signature() + tuple(_mtime(p) for p in self._ledger_files)
+    def signature(self) -> Signature:
+        pinned: Signature | None = getattr(self._local, "pinned", None)
+        if pinned is not None:
+            return pinned
+        return tuple(_stamp(p) for p in self._watched)
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Within the block this thread sees the signature taken on entry: one set of stat calls
+        per request however many checks read it. What a request then reads is at least as new as
+        that signature, so whatever is cached under it is never older than it says."""
+        local = self._local
+        if getattr(local, "pinned", None) is not None:  # nested: the outer block decides
+            yield
+            return
+        local.pinned = self.signature()
+        try:
+            yield
+        finally:
+            local.pinned = None
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         sig = self.views_signature()
@@ -179,19 +205,25 @@ def _where(spec: DatasetSpec, query: Query) -> tuple[list[str], list[Any]]:
     return conds, args
 
 
-def _order(spec: DatasetSpec, query: Query) -> str:
-    """Newest first on the API's date column (per-period APIs: newest period first), then the key."""
-    parts: list[str] = []
+def order_keys(spec: DatasetSpec, query: Query) -> list[tuple[str, bool]]:
+    """The order of an answer, as (column, descending), nulls last: newest first on the API's date
+    column (per-period APIs: newest period first), then the key."""
+    keys: list[tuple[str, bool]] = []
     if query.rule.per_period:
-        parts.append(f"{q('end_date')} DESC")
+        keys.append(("end_date", True))
     dc = query.rule.date_column
     if dc is not None and dc in spec.field_names:
-        parts.append(f"{q(dc)} DESC NULLS LAST")
+        keys.append((dc, True))
     if "ts_code" in spec.field_names:
-        parts.append(q("ts_code"))
+        keys.append(("ts_code", False))
     # The rest of the key makes the order total: pages of one request never overlap.
-    parts += [f"{q(k)} NULLS LAST" for k in spec.key if k not in ("ts_code", dc)]
-    return ", ".join(parts)
+    keys += [(k, False) for k in spec.key if k not in ("ts_code", dc)]
+    return keys
+
+
+def order_by(spec: DatasetSpec, query: Query) -> str:
+    """order_keys as SQL."""
+    return ", ".join(f"{q(c)} {'DESC' if desc else 'ASC'} NULLS LAST" for c, desc in order_keys(spec, query))
 
 
 class LakeSource:
@@ -208,7 +240,7 @@ class LakeSource:
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
         sql = (
             f"SELECT {_select_list(spec, query.names)} FROM {self.lake.relation(spec)}{where} "
-            f"ORDER BY {_order(spec, query)} LIMIT ? OFFSET ?"
+            f"ORDER BY {order_by(spec, query)} LIMIT ? OFFSET ?"
         )
         # One row past the page says whether more follow.
         return sql, [*args, query.limit + 1, query.offset]

@@ -1,11 +1,12 @@
 """`neo serve`: the lake behind Tushare's protocol, read-only.
 
-`LakeService` is the protocol (`neo.protocol.core.Service`) over the lake as a data source
-(`neo.protocol.lake.LakeSource`). Before answering it checks that the lake holds everything the
-request asks (`neo.protocol.coverage`); when it does not, the reply is error -1000 (Tushare's
-"malformed request" class: fix the request, do not retry) whose one-line message names the dataset,
-what is missing and the `neo download` command that fills it. APIs neo has no dataset for get
-Tushare's unknown-API reply.
+`LakeService` is the protocol (`neo.protocol.core.Service`) over the lake: requests by date of the
+bar-like datasets come from months kept in memory (`neo.protocol.months`), the rest from Parquet
+(`neo.protocol.lake.LakeSource`), with the same answers. Before answering it checks that the lake
+holds everything the request asks (`neo.protocol.coverage`); when it does not, the reply is error
+-1000 (Tushare's "malformed request" class: fix the request, do not retry) whose one-line message
+names the dataset, what is missing and the `neo download` command that fills it. APIs neo has no
+dataset for get Tushare's unknown-API reply.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from neo.core.config import Settings
 from neo.core.errors import UsageError
 from neo.datasets import row_cap, spec_for_api
 from neo.datasets.spec import api_fields
-from neo.protocol.core import Call, Page, ProtocolError, Query, Service, ok_data, ok_reply
+from neo.protocol.core import Call, Page, ProtocolError, Query, Service, ok_reply
 from neo.protocol.coverage import Coverage
 from neo.protocol.http import ProtocolHTTPServer, in_background
 from neo.protocol.lake import Lake, LakeSource
+from neo.protocol.months import Months
 from neo.protocol.rules import rule_for
 
-__all__ = ["INCOMPLETE", "LakeHTTPServer", "LakeService", "bind", "running", "serve_forever"]
+__all__ = ["INCOMPLETE", "MONTHS_MB", "LakeHTTPServer", "LakeService", "bind", "running", "serve_forever"]
 
 INCOMPLETE = -1000  # the code of the reply to a request the lake cannot answer completely
+MONTHS_MB = 512  # default memory for months of data (neo.protocol.months): ~20 MB per month of daily
 
 
 class ReplyCache:
@@ -64,14 +67,17 @@ class ReplyCache:
 
 
 class LakeService(Service):
-    """Tushare's protocol answered from the lake. Thread-safe. `cache_mb` bounds the reply cache
-    (0: none)."""
+    """Tushare's protocol answered from the lake. Thread-safe. `cache_mb` bounds the reply cache,
+    `months_mb` the months of data kept in memory (`neo.protocol.months`); 0: none."""
 
-    def __init__(self, settings: Settings, token: str | None = None, cache_mb: int = 256) -> None:
+    def __init__(
+        self, settings: Settings, token: str | None = None, cache_mb: int = 256, months_mb: int = MONTHS_MB
+    ) -> None:
         self.settings = settings
         self.token = token
         self.lake = Lake(settings)
         self.source = LakeSource(self.lake)
+        self.months = Months(self.lake, months_mb << 20)
         self.coverage = Coverage(self.lake)
         self.cache = ReplyCache(cache_mb << 20) if cache_mb > 0 else None
 
@@ -85,24 +91,31 @@ class LakeService(Service):
         """One page of `query`, or ProtocolError(INCOMPLETE) when the lake lacks part of it."""
         spec = spec_for_api(query.api)
         assert spec is not None
-        gap = self.coverage.gap(spec, query)
-        if gap is not None:
-            raise ProtocolError(INCOMPLETE, gap.message())
-        return self.source.page(query)
+        with self.lake.pinned():
+            gap = self.coverage.gap(spec, query)
+            if gap is not None:
+                raise ProtocolError(INCOMPLETE, gap.message())
+            held = self.months.page(spec, query)
+            return held if held is not None else self.source.page(query)
 
     def answer(self, call: Call, query: Query) -> bytes:
-        key = None
-        if self.cache is not None:
-            request = [query.api, query.names, sorted(query.params.items()), sorted(query.aliased.items())]
-            key = orjson.dumps([self.lake.signature(), *request, query.offset, query.limit], default=str)
-            hit = self.cache.get(key)
-            if hit is not None:
-                return ok_reply(hit)
-        page = self.page(query)
-        data = ok_data(page.names, page.items, page.has_more)
-        if key is not None and self.cache is not None:
-            self.cache.put(key, data)
-        return ok_reply(data)
+        with self.lake.pinned():
+            key = None
+            if self.cache is not None:
+                request = [
+                    query.api,
+                    query.names,
+                    sorted(query.params.items()),
+                    sorted(query.aliased.items()),
+                ]
+                key = orjson.dumps([self.lake.signature(), *request, query.offset, query.limit], default=str)
+                hit = self.cache.get(key)
+                if hit is not None:
+                    return ok_reply(hit)
+            data = self.page(query).data()
+            if key is not None and self.cache is not None:
+                self.cache.put(key, data)
+            return ok_reply(data)
 
     def close(self) -> None:
         self.lake.close()
@@ -114,10 +127,15 @@ class LakeHTTPServer(ProtocolHTTPServer):
 
 @contextlib.contextmanager
 def running(
-    settings: Settings, token: str | None = None, host: str = "127.0.0.1", port: int = 0, cache_mb: int = 256
+    settings: Settings,
+    token: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    cache_mb: int = 256,
+    months_mb: int = MONTHS_MB,
 ) -> Iterator[LakeHTTPServer]:
     """Serve the lake from a background thread for the duration of the block."""
-    service = LakeService(settings, token, cache_mb)
+    service = LakeService(settings, token, cache_mb, months_mb)
     try:
         with in_background(LakeHTTPServer(service, host, port), "neo-serve") as server:
             yield server
@@ -131,10 +149,11 @@ def bind(
     port: int = 7200,
     token: str | None = None,
     cache_mb: int = 256,
+    months_mb: int = MONTHS_MB,
 ) -> LakeHTTPServer:
     """A bound server, not yet serving: the caller says where it listens, then `serve_forever()`.
     Raises UsageError when the address is taken."""
-    service = LakeService(settings, token, cache_mb)
+    service = LakeService(settings, token, cache_mb, months_mb)
     try:
         return LakeHTTPServer(service, host, port)
     except OSError as exc:
