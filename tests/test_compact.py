@@ -78,7 +78,7 @@ def fingerprint(settings: Settings) -> tuple:
         return con.sql(
             f"SELECT count(*), count(DISTINCT (ts_code, trade_date)), sum(hash({ALL_COLUMNS})::HUGEINT) "
             "FROM daily"
-        ).fetchone()
+        ).fetchall()[0]
     finally:
         con.close()
 
@@ -221,14 +221,14 @@ def test_vacuum_keeps_files_for_the_grace_period_and_clears_crash_leftovers(sett
     vacuum(settings, timedelta(hours=1))
     assert len(disk_files(settings)) == 31  # 30 superseded files stay for the grace period
     assert not dead.exists() and not staging.exists() and not spill.exists()
-    assert con.sql("SELECT count(*) FROM daily").fetchone()[0] == before[0]  # the early connection works
+    assert con.sql("SELECT count(*) FROM daily").fetchall()[0][0] == before[0]  # the early connection works
 
     vacuum(settings, timedelta(0))
     assert disk_files(settings) == set(manifest.read(settings.lake_dir, DAILY).state.compacted)
     assert manifest.read(settings.lake_dir, DAILY).retired == []
     assert fingerprint(settings) == before
     with pytest.raises(duckdb.IOException):  # documented: reconnect after the grace period
-        con.sql("SELECT count(*) FROM daily").fetchone()
+        con.sql("SELECT count(*) FROM daily").fetchall()[0]
 
 
 def test_every_generation_a_new_state_lists_has_its_file_before_the_state_is_visible(
@@ -316,7 +316,7 @@ def test_a_crash_after_the_commit_keeps_queries_working(
         with pytest.raises(KeyboardInterrupt):
             compact(settings, [DAILY])
     stale = duckdb.connect(str(settings.metadata_db), read_only=True)  # views from before the commit
-    assert stale.sql(f"SELECT count(*), sum(hash({ALL_COLUMNS})::HUGEINT) FROM daily").fetchone() == (
+    assert stale.sql(f"SELECT count(*), sum(hash({ALL_COLUMNS})::HUGEINT) FROM daily").fetchall()[0] == (
         before[0],
         before[2],
     )
