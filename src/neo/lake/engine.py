@@ -7,7 +7,7 @@
   cross-section 45 -> 28 ms, a point lookup 13.5 -> 10.5 ms. metadata.db cannot carry a setting,
   so only connections made here get it.
 
-Code here runs on DuckDB 1.4 to 2.x, so it keeps to the Python API both have: relations lost
+neo runs on DuckDB 1.5.6 to 2.x, so this code keeps to the Python API both have: relations lost
 fetchone() in 2.0, and a 2.0 result left unread holds its connection (`first_row` reads to the end).
 """
 
@@ -86,7 +86,10 @@ def profiled_operators(profile: dict[str, Any]) -> Iterator[ProfiledOperator]:
         rows = node.get("operator_cardinality", node.get("intermediate_rows"))
         info = node.get("extra_info")
         yield ProfiledOperator(
-            str(name or "?"), float(seconds or 0), int(rows or 0), info if isinstance(info, dict) else {}
+            str(name or "?").strip(),  # 1.4 writes "READ_PARQUET "
+            float(seconds or 0),
+            int(rows or 0),
+            info if isinstance(info, dict) else {},
         )
         for child in node.get("children", []):
             yield from walk(child)
