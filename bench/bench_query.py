@@ -91,6 +91,7 @@ from suite import cpu_model, filesystem, git_commit, os_name, ram, version
 from neo.core.config import Settings
 from neo.datasets import DatasetSpec, get
 from neo.lake.catalog import adjusted_view, latest_view, lit, q
+from neo.lake.engine import profile_totals, profiled_operators
 from neo.legacy.writer import create_table, upsert
 from neo.sim import calendar
 from neo.sim.spawn import neo_command, spawn
@@ -612,28 +613,17 @@ def profile(con: duckdb.DuckDBPyConnection, sql: str) -> Profile:
     plan = json.loads(con.sql("EXPLAIN (ANALYZE, FORMAT JSON) " + sql).fetchall()[0][1])
     ops: list[tuple[str, float, int]] = []
     files = 0
-
-    def walk(node: dict) -> None:
-        nonlocal files
-        info = node.get("extra_info") or {}
-        name = node.get("operator_name") or node.get("operator_type") or "?"
-        if isinstance(info, dict):
-            files += int(info.get("Total Files Read", 0) or 0)
-            if info.get("Join Type"):
-                name = f"{name} {info['Join Type']}"
-            elif info.get("Table"):
-                name = f"{name} {info['Table']}"
-        ops.append(
-            (name, float(node.get("operator_timing") or 0.0), int(node.get("operator_cardinality") or 0))
-        )
-        for child in node.get("children", []):
-            walk(child)
-
-    walk(plan)
+    for op in profiled_operators(plan):
+        name = op.name
+        files += int(op.info.get("Total Files Read", 0) or 0)
+        if op.info.get("Join Type"):
+            name = f"{name} {op.info['Join Type']}"
+        elif op.info.get("Table"):
+            name = f"{name} {op.info['Table']}"
+        ops.append((name, op.seconds, op.rows))
     ops.sort(key=lambda o: -o[1])
-    return Profile(
-        float(plan.get("latency") or 0.0), int(plan.get("cumulative_rows_scanned") or 0), files, ops[:3]
-    )
+    latency, rows_scanned = profile_totals(plan)
+    return Profile(latency, rows_scanned, files, ops[:3])
 
 
 def explain(state: str, paths: Paths, p: Params, out: Path) -> dict[str, dict[str, Profile]]:

@@ -71,6 +71,16 @@ def fill(settings: Settings, dates: list[date], stocks: int, version: int = 0, s
         w.write(batch(d, stocks, version), DAILY, batch_id=f"v{version}-{d:%Y%m%d}", fetched_at=at)
 
 
+def lake_rows(settings: Settings, sql: str) -> list[tuple]:
+    """Rows of `sql` through the views (the connection kept open while they are read: DuckDB 1.4's
+    relations do not keep theirs alive)."""
+    con = catalog.open_lake(settings)
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
 def fingerprint(settings: Settings) -> tuple:
     """Rows, distinct keys and an order-independent hash of every value, through the views."""
     con = catalog.open_lake(settings)
@@ -78,7 +88,7 @@ def fingerprint(settings: Settings) -> tuple:
         return con.sql(
             f"SELECT count(*), count(DISTINCT (ts_code, trade_date)), sum(hash({ALL_COLUMNS})::HUGEINT) "
             "FROM daily"
-        ).fetchone()
+        ).fetchall()[0]
     finally:
         con.close()
 
@@ -196,12 +206,10 @@ def test_snapshots_keep_the_newest_download(settings: Settings) -> None:
         table = pa.table({"ts_code": names, "name": [f"{n}{i}" for n in names]})
         w.write(table, spec, batch_id=f"s{i}", fetched_at=T0 + timedelta(hours=i))
     query = "SELECT ts_code, name FROM stock_basic ORDER BY ts_code"
-    before = catalog.open_lake(settings).sql(query).fetchall()
+    before = lake_rows(settings, query)
     [result] = compact(settings, [spec])
     assert result.partitions[0].files_in == 3 and result.partitions[0].rows == 3
-    assert (
-        catalog.open_lake(settings).sql(query).fetchall() == before == [("A", "A2"), ("B", "B2"), ("D", "D2")]
-    )
+    assert lake_rows(settings, query) == before == [("A", "A2"), ("B", "B2"), ("D", "D2")]
 
 
 def test_vacuum_keeps_files_for_the_grace_period_and_clears_crash_leftovers(settings: Settings) -> None:
@@ -221,14 +229,14 @@ def test_vacuum_keeps_files_for_the_grace_period_and_clears_crash_leftovers(sett
     vacuum(settings, timedelta(hours=1))
     assert len(disk_files(settings)) == 31  # 30 superseded files stay for the grace period
     assert not dead.exists() and not staging.exists() and not spill.exists()
-    assert con.sql("SELECT count(*) FROM daily").fetchone()[0] == before[0]  # the early connection works
+    assert con.sql("SELECT count(*) FROM daily").fetchall()[0][0] == before[0]  # the early connection works
 
     vacuum(settings, timedelta(0))
     assert disk_files(settings) == set(manifest.read(settings.lake_dir, DAILY).state.compacted)
     assert manifest.read(settings.lake_dir, DAILY).retired == []
     assert fingerprint(settings) == before
     with pytest.raises(duckdb.IOException):  # documented: reconnect after the grace period
-        con.sql("SELECT count(*) FROM daily").fetchone()
+        con.sql("SELECT count(*) FROM daily").fetchall()[0]
 
 
 def test_every_generation_a_new_state_lists_has_its_file_before_the_state_is_visible(
@@ -316,7 +324,7 @@ def test_a_crash_after_the_commit_keeps_queries_working(
         with pytest.raises(KeyboardInterrupt):
             compact(settings, [DAILY])
     stale = duckdb.connect(str(settings.metadata_db), read_only=True)  # views from before the commit
-    assert stale.sql(f"SELECT count(*), sum(hash({ALL_COLUMNS})::HUGEINT) FROM daily").fetchone() == (
+    assert stale.sql(f"SELECT count(*), sum(hash({ALL_COLUMNS})::HUGEINT) FROM daily").fetchall()[0] == (
         before[0],
         before[2],
     )
@@ -418,15 +426,17 @@ def test_other_engines_read_the_compacted_lake(settings: Settings) -> None:
     compact(settings, [DAILY])
     vacuum(settings, timedelta(0))
     cols = DAILY.field_names
-    expected = catalog.open_lake(settings).sql(
-        f"SELECT {', '.join(cols)} FROM daily ORDER BY ts_code, trade_date"
-    )
+    con = catalog.open_lake(settings)
+    try:
+        expected = con.sql(
+            f"SELECT {', '.join(cols)} FROM daily ORDER BY ts_code, trade_date"
+        ).to_arrow_table()
+    finally:
+        con.close()
     # After vacuum the files hold each key once: no dedup needed, just the declared schema.
     arrow = ds.dataset(settings.lake_dir / "daily", format="parquet", partitioning="hive").to_table()
     assert (
-        arrow.select(cols)
-        .sort_by([("ts_code", "ascending"), ("trade_date", "ascending")])
-        .equals(expected.to_arrow_table())
+        arrow.select(cols).sort_by([("ts_code", "ascending"), ("trade_date", "ascending")]).equals(expected)
     )
     frame = pl.scan_parquet(str(settings.lake_dir / "daily" / "year=*" / "*.parquet")).collect()
-    assert frame.height == expected.shape[0]
+    assert frame.height == expected.num_rows

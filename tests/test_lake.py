@@ -126,7 +126,7 @@ def test_null_and_textual_columns_keep_the_declared_types(settings_home: Setting
 def test_empty_datasets_have_typed_views_and_new_files_appear_without_sync(settings_home: Settings) -> None:
     sync(settings_home)
     con = neo.connect(settings_home)
-    assert con.sql("SELECT count(*) FROM weekly").fetchone() == (0,)
+    assert con.sql("SELECT count(*) FROM weekly").fetchall()[0] == (0,)
     assert (
         dict(con.sql("SELECT column_name, column_type FROM (DESCRIBE weekly)").fetchall())["trade_date"]
         == "DATE"
@@ -255,9 +255,9 @@ def test_a_writer_killed_mid_file_leaves_no_visible_partial_file(settings_home: 
 HOLDER = """
 import sys, time, duckdb
 con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "ro")
-print(con.sql("SELECT count(*) FROM daily").fetchone()[0], flush=True)
+print(con.sql("SELECT count(*) FROM daily").fetchall()[0][0], flush=True)
 sys.stdin.readline()  # hold the connection until told to go on
-print(con.sql("SELECT count(*) FROM daily").fetchone()[0], flush=True)
+print(con.sql("SELECT count(*) FROM daily").fetchall()[0][0], flush=True)
 """
 
 
@@ -368,7 +368,7 @@ def test_neo_connect_caches_parquet_footers_yet_reads_a_file_written_again(setti
     writer.write(one, DAILY, batch_id="retried", fetched_at=at)
     sync(settings_home)
     con = neo.connect(settings_home)
-    assert con.sql("SELECT current_setting('parquet_metadata_cache')").fetchone() == (True,)
+    assert con.sql("SELECT current_setting('parquet_metadata_cache')").fetchall()[0] == (True,)
     assert con.sql("SELECT ts_code, close FROM daily").fetchall() == [("A", 1.0)]
     two = pa.table({"ts_code": ["A", "B"], "trade_date": ["20240102"] * 2, "close": [1.5, 2.0]})
     writer.write(two, DAILY, batch_id="retried", fetched_at=at)  # same name, other footer

@@ -76,7 +76,7 @@ def raw_rows(settings, name: str) -> int:  # type: ignore[no-untyped-def]
     """Rows in the dataset's live files, before any dedupe: copies would show here."""
     con = duckdb.connect()
     try:
-        return con.sql(f"SELECT count(*) FROM {read_files(settings.lake_dir, get(name))}").fetchone()[0]
+        return con.sql(f"SELECT count(*) FROM {read_files(settings.lake_dir, get(name))}").fetchall()[0][0]
     finally:
         con.close()
 
@@ -335,4 +335,4 @@ def test_the_legacy_writer_keeps_the_latest_row(tmp_path: Path) -> None:
     table = arrow(market().frame("daily")).slice(0, 3)
     upsert(con, spec, table)
     upsert(con, spec, table.set_column(table.column_names.index("close"), "close", [[1.0, 2.0, 3.0]]))
-    assert con.sql("SELECT count(*), sum(close) FROM daily").fetchone() == (3, 6.0)
+    assert con.sql("SELECT count(*), sum(close) FROM daily").fetchall()[0] == (3, 6.0)

@@ -40,7 +40,7 @@ def day_rows(settings: Settings, day: str) -> int:
     try:
         return con.sql(
             f"SELECT count(*) FROM daily WHERE trade_date = strptime('{day}', '%Y%m%d')::DATE"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     finally:
         con.close()
 

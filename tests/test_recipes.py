@@ -54,7 +54,7 @@ def _a_stock_of_the_index(settings: Settings) -> str:
     try:
         return con.sql(
             "SELECT ts_code FROM daily WHERE trade_date = DATE '2024-03-29' ORDER BY ts_code LIMIT 1"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     finally:
         con.close()
 

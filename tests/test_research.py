@@ -80,10 +80,10 @@ def test_each_research_dataset_reads_typed_with_one_row_per_key(lake: tuple, nam
     con = open_lake(settings)
     try:
         view = con.sql(f"SELECT * FROM {name}")
-        rows = con.sql(f"SELECT count(*) FROM {name}").fetchone()[0]
+        rows = con.sql(f"SELECT count(*) FROM {name}").fetchall()[0][0]
         keys = con.sql(
             f"SELECT count(*) FROM (SELECT DISTINCT {', '.join(spec.key)} FROM {name})"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         typed = view.limit(0).to_arrow_table().schema
     finally:
         con.close()
@@ -115,7 +115,7 @@ def test_a_lost_index_window_and_a_lost_stock_history_are_planned_again(sim: Sim
     assert download(settings, ["index_daily", "dividend"]).failed == 0
     con = open_lake(settings)
     try:
-        code = con.sql("SELECT ts_code FROM dividend LIMIT 1").fetchone()[0]
+        code = con.sql("SELECT ts_code FROM dividend LIMIT 1").fetchall()[0][0]
     finally:
         con.close()
     index_files = sorted(

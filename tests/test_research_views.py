@@ -24,6 +24,7 @@ from neo.app import AppContainer
 from neo.core.config import Settings, load_settings
 from neo.datasets import get
 from neo.lake.catalog import open_lake, read_files, sync
+from neo.lake.engine import profiled_operators
 from neo.lake.layout import dataset_dir, is_placeholder
 from neo.lake.research import PIT_REPORTS, PRICE_TOLERANCE
 from neo.lake.writer import ParquetWriter
@@ -185,8 +186,8 @@ def test_income_asof_is_the_last_version_public_by_each_date(
 @pytest.mark.parametrize("name", list(PIT_REPORTS))
 def test_pit_intervals_chain_and_end_at_the_latest_version(con: duckdb.DuckDBPyConnection, name: str) -> None:
     report = ", ".join(PIT_REPORTS[name])
-    total = con.sql(f"SELECT count(*) FROM {name}").fetchone()[0]
-    pit = con.sql(f"SELECT count(*) FROM {name}_pit").fetchone()[0]
+    total = con.sql(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+    pit = con.sql(f"SELECT count(*) FROM {name}_pit").fetchall()[0][0]
     assert total > 0 and pit == total  # every simulated version has an announcement date
     # Per report: exactly one current version, and each interval ends where another begins.
     bad = con.sql(
@@ -198,9 +199,9 @@ def test_pit_intervals_chain_and_end_at_the_latest_version(con: duckdb.DuckDBPyC
         f"(SELECT 1 FROM {name}_pit n WHERE n.known_from = p.known_to AND "
         + " AND ".join(f"n.{c} = p.{c}" for c in PIT_REPORTS[name])
         + ")"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     assert unchained == 0
-    assert con.sql(f"SELECT count(*) FROM {name}_pit WHERE known_to < known_from").fetchone()[0] == 0
+    assert con.sql(f"SELECT count(*) FROM {name}_pit WHERE known_to < known_from").fetchall()[0][0] == 0
     # The simulator restates with '1' on a later date, so the current version is the latest one.
     latest = set(con.sql(f"SELECT {report}, ann_date, update_flag FROM {name}_latest").fetchall())
     current = set(
@@ -208,7 +209,7 @@ def test_pit_intervals_chain_and_end_at_the_latest_version(con: duckdb.DuckDBPyC
     )
     assert current == latest
     if name != "forecast" and name != "express":
-        assert con.sql(f"SELECT count(*) FROM {name}_pit WHERE known_to IS NOT NULL").fetchone()[0] > 0
+        assert con.sql(f"SELECT count(*) FROM {name}_pit WHERE known_to IS NOT NULL").fetchall()[0][0] > 0
 
 
 def test_asof_before_a_restatement_shows_the_original(con: duckdb.DuckDBPyConnection) -> None:
@@ -330,13 +331,14 @@ def test_a_day_slice_reads_one_day_of_each_per_day_dataset(
 ) -> None:
     """The trade_date filter reaches the scans of daily, stk_limit and suspend_d (pushdown through
     the view): no Parquet scan yields more rows than a day of the market plus the small tables."""
-    day = con.sql("SELECT max(trade_date) FROM daily").fetchone()[0]
+    day = con.sql("SELECT max(trade_date) FROM daily").fetchall()[0][0]
     one_day = con.sql(
         "SELECT max(n) FROM (SELECT count(*) AS n FROM adj_factor GROUP BY trade_date)"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     # The snapshot tables are read whole (their views keep the newest download): their row counts.
     whole = {
-        con.sql(f"SELECT count(*) FROM {read_files(lake.lake_dir, get(t))}").fetchone()[0] for t in SNAPSHOTS
+        con.sql(f"SELECT count(*) FROM {read_files(lake.lake_dir, get(t))}").fetchall()[0][0]
+        for t in SNAPSHOTS
     }
 
     def scans(sql: str) -> list[int]:
@@ -348,13 +350,8 @@ def test_a_day_slice_reads_one_day_of_each_per_day_dataset(
         finally:
             con.execute("PRAGMA disable_profiling")
 
-        def walk(node: dict[str, Any]) -> Iterator[int]:
-            if node.get("operator_name") == "READ_PARQUET":
-                yield int(node["operator_cardinality"])
-            for child in node.get("children", []):
-                yield from walk(child)
-
-        return list(walk(json.loads(profile.read_text())))
+        ops = profiled_operators(json.loads(profile.read_text()))
+        return [op.rows for op in ops if op.name == "READ_PARQUET"]
 
     sliced = scans(f"SELECT * FROM tradability WHERE trade_date = DATE '{day}'")
     assert len(sliced) >= 6 and all(n <= one_day or n in whole for n in sliced), (sliced, one_day, whole)
@@ -411,7 +408,7 @@ def test_the_macros_work_through_neo_connect_on_a_synced_metadata_db(
     lake: Settings, con: duckdb.DuckDBPyConnection
 ) -> None:
     sync(lake)
-    code = con.sql("SELECT min(index_code) FROM index_weight").fetchone()[0]
+    code = con.sql("SELECT min(index_code) FROM index_weight").fetchall()[0][0]
     t = date(2024, 3, 15)
     queries = [
         ("SELECT * FROM income_asof(?) ORDER BY ALL", [t]),
@@ -427,6 +424,6 @@ def test_the_macros_work_through_neo_connect_on_a_synced_metadata_db(
             got = db.execute(sql, params).fetchall()
             assert got and got == con.execute(sql, params).fetchall(), sql
         # A string date works too (DuckDB casts it where the macro compares it with a DATE).
-        assert db.sql("SELECT count(*) FROM income_asof('2024-03-15')").fetchone()[0] > 0
+        assert db.sql("SELECT count(*) FROM income_asof('2024-03-15')").fetchall()[0][0] > 0
     finally:
         db.close()

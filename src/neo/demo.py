@@ -22,6 +22,7 @@ from neo.app import AppContainer
 from neo.core.config import Settings, load_settings
 from neo.core.output import rich_table
 from neo.lake.compact import compact
+from neo.lake.engine import first_row
 from neo.lake.query import connect
 from neo.pipeline import runner
 from neo.sim.server import SimConfig, running
@@ -97,13 +98,13 @@ def _compact(settings: Settings, console: Console) -> None:
     """Compaction as the maint queue runs it nightly: the answers stay the same, the files fewer."""
     count = "SELECT count(*), sum(hash(ts_code, trade_date, close)::HUGEINT) FROM daily"
     con = connect(settings)
-    before = con.sql(count).fetchone()
+    before = first_row(con, count)
     con.close()
     results = [r for r in compact(settings) if r.partitions]
     if not results:
         return
     con = connect(settings)
-    same = con.sql(count).fetchone() == before
+    same = first_row(con, count) == before
     con.close()
     files_in = sum(p.files_in for r in results for p in r.partitions)
     files_out = sum(p.files_out for r in results for p in r.partitions)
@@ -146,14 +147,18 @@ GROUP BY t.ts_code, s.name ORDER BY excess_pct DESC LIMIT 5
 def _questions(settings: Settings, console: Console) -> None:
     con = connect(settings)
     try:
-        total, keys = con.sql("SELECT count(*), count(DISTINCT (ts_code, trade_date)) FROM daily").fetchone()
+        total, keys = first_row(con, "SELECT count(*), count(DISTINCT (ts_code, trade_date)) FROM daily") or (
+            0,
+            0,
+        )
         console.print(f"daily: {total:,} rows, {keys:,} distinct (ts_code, trade_date): one row per key")
-        stock = con.sql(
+        stock = first_row(
+            con,
             "SELECT ts_code, min(trade_date) FILTER (WHERE adj_factor > prev) AS ex_date FROM ("
             " SELECT ts_code, trade_date, adj_factor,"
             "  lag(adj_factor) OVER (PARTITION BY ts_code ORDER BY trade_date) AS prev FROM adj_factor)"
-            " GROUP BY ts_code HAVING ex_date IS NOT NULL ORDER BY ts_code LIMIT 1"
-        ).fetchone()
+            " GROUP BY ts_code HAVING ex_date IS NOT NULL ORDER BY ts_code LIMIT 1",
+        )
         if stock:
             series = con.sql(
                 "SELECT d.trade_date, d.close, d.pre_close, q.adj_factor, h.close AS hfq_close, "

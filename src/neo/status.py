@@ -9,6 +9,7 @@ from neo.app import AppContainer
 from neo.datasets import DATASETS, DatasetSpec
 from neo.lake import layout, manifest
 from neo.lake.catalog import open_lake, read_files
+from neo.lake.engine import first_row
 from neo.pipeline.ledger import Entry
 from neo.pipeline.planner import Planner
 from neo.strategies import Unit, for_spec, uncovered
@@ -35,10 +36,11 @@ def dataset_status(container: AppContainer, spec: DatasetSpec, calendar: list[da
     con = open_lake(s)
     try:
         date_col = spec.date_column or "NULL"
-        rows, first, last, updated = con.sql(
+        rows, first, last, updated = first_row(
+            con,
             f"SELECT count(*), min({date_col}), max({date_col}), epoch_ms(max({layout.FETCHED_AT})) "
-            f"FROM {read_files(s.lake_dir, spec)}"
-        ).fetchone()
+            f"FROM {read_files(s.lake_dir, spec)}",
+        ) or (0, None, None, None)
     finally:
         con.close()
     when = datetime.fromtimestamp(updated / 1000, UTC) if updated is not None else None

@@ -111,7 +111,7 @@ def compare(
         con.register("ref", expected_table(sim, spec, start, end))
         cols = ", ".join(f'"{c}"' for c in spec.field_names)
         key = ", ".join(spec.key)
-        dup = con.sql(f"SELECT count(*) - count(DISTINCT ({key})) FROM ref").fetchone()[0]
+        dup = con.sql(f"SELECT count(*) - count(DISTINCT ({key})) FROM ref").fetchall()[0][0]
         assert dup == 0, f"{name}: the reference itself repeats {dup} keys"
         missing = con.sql(f"SELECT {cols} FROM ref EXCEPT ALL SELECT {cols} FROM {name}").fetchall()
         extra = con.sql(f"SELECT {cols} FROM {name} EXCEPT ALL SELECT {cols} FROM ref").fetchall()

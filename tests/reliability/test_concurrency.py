@@ -31,7 +31,7 @@ while not stop.exists():
         began = time.monotonic()
         con = neo.connect()  # a new connection per query, as an analyst's script would make
         for view, key in checks.items():
-            rows, keys = con.sql(f"SELECT count(*), count(DISTINCT ({key})) FROM {view}").fetchone()
+            rows, keys = con.sql(f"SELECT count(*), count(DISTINCT ({key})) FROM {view}").fetchall()[0]
             if rows != keys:
                 failures.append(f"{view}: {rows} rows for {keys} keys")
             shrank += rows < last.get(view, 0)

@@ -54,8 +54,8 @@ def test_revised_rows_end_with_their_latest_values_only(
         for name in ("daily", "daily_basic", "adj_factor"):
             on_disk = con.sql(
                 f"SELECT count(*) FROM {read_files(settings.lake_dir, DATASETS[name])}"
-            ).fetchone()
-            assert on_disk == con.sql(f"SELECT count(*) FROM {name}").fetchone(), name
+            ).fetchall()[0]
+            assert on_disk == con.sql(f"SELECT count(*) FROM {name}").fetchall()[0], name
     finally:
         con.close()
     assert lake_problems(home, server, scale.end) == {}

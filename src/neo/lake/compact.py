@@ -222,12 +222,13 @@ def _merge(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     parts = []
+    cols = _nullable_columns(spec)
     for n, where in enumerate(_ranges(con, spec, source, inputs, file_mb, memory_bytes)):
         if layout.is_snapshot(spec):  # the newest download only, as the view shows it
-            rows = f"SELECT * FROM {source} WHERE {fetched} = (SELECT max({fetched}) FROM {source})"
+            rows = f"SELECT {cols} FROM {source} WHERE {fetched} = (SELECT max({fetched}) FROM {source})"
         else:
             latest = f"row_number() OVER (PARTITION BY {key} ORDER BY {fetched} DESC) = 1"
-            rows = f"SELECT * FROM {source} WHERE {where} QUALIFY {latest}"
+            rows = f"SELECT {cols} FROM {source} WHERE {where} QUALIFY {latest}"
         part = staging / f"part_{n}.parquet"
         con.execute(f"COPY ({rows} ORDER BY {order}) TO {lit(str(part))} ({options})")
         parts.append(part)
@@ -244,6 +245,21 @@ def _merge(
     layout.fsync(directory)
     shutil.rmtree(staging, ignore_errors=True)
     return outputs
+
+
+def _nullable_columns(spec: DatasetSpec) -> str:
+    """Every column of the dataset's files, each one that DuckDB must write as nullable.
+
+    DuckDB 2 writes a Parquet column as required (`not null`) when the statistics of its input say
+    it holds no NULL, so a compacted file's schema would differ from the fresh files' by the data
+    it happened to hold. A CASE with a NULL branch makes every column possibly NULL to the
+    optimizer; DuckDB 1.x writes every column as nullable anyway. Cost: within the noise (a merge
+    of 3M daily rows, 6 rounds: median 3.6 s without, 3.8 s with, on a shared 2-core machine).
+    """
+    return ", ".join(
+        f"CASE WHEN {q(f.name)} IS NULL THEN NULL ELSE {q(f.name)} END AS {q(f.name)}"
+        for f in layout.file_schema(spec)
+    )
 
 
 # Memory the merge needs per row of a piece (the window's hash partitions and the sort), with room.
@@ -288,7 +304,7 @@ def _ranges(
     # Cut points in the compacted order (month, then the first key column), found through text that
     # sorts the same way.
     text = f"strftime({q(spec.date_column)}, '%Y-%m') || '|' || CAST({first} AS VARCHAR)"
-    bounds = con.execute(f"SELECT quantile_disc({text}, {fractions}) FROM {source}").fetchone()
+    bounds = engine.first_row(con, f"SELECT quantile_disc({text}, {fractions}) FROM {source}")
     cuts = sorted(set(bounds[0])) if bounds and bounds[0] else []
     if not cuts:
         return ["true"]

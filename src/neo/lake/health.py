@@ -128,7 +128,7 @@ def _check_view(settings: Settings, spec: DatasetSpec, health: DatasetHealth, ex
     con = engine.connect(settings)
     try:
         con.execute(f"CREATE VIEW {q(spec.name)} AS {dataset_view(settings.lake_dir, spec)}")
-        row = con.execute(f"SELECT count(*) FROM {q(spec.name)}").fetchone()
+        row = engine.first_row(con, f"SELECT count(*) FROM {q(spec.name)}")
         health.rows = int(row[0]) if row else 0
         dup = f"SELECT {key}, count(*) AS n FROM {q(spec.name)} GROUP BY ALL HAVING count(*) > 1"
         health.duplicate_keys, shown = _count_and_first(con, dup, spec, examples, "shown {n} times")

@@ -163,7 +163,9 @@ def tradability_view() -> str:
     )
     # The calendar numbers open days once, so days_listed is a subtraction, not a count per row.
     # Each per-day input is joined on (ts_code, trade_date): a filter on trade_date reaches every
-    # scan through the join conditions (checked with EXPLAIN in the tests).
+    # scan through the join conditions (checked with EXPLAIN in the tests). ST spells too, as the
+    # days they cover: DuckDB 2 stops a filter at a correlated subquery (an EXISTS over the spells
+    # read all of daily, stk_limit and suspend_d for one day), and ST spells are few.
     return (
         "WITH cal AS (SELECT cal_date AS trade_date, row_number() OVER (ORDER BY cal_date) AS n "
         "FROM trade_cal WHERE exchange = 'SSE' AND is_open = '1'), "
@@ -174,13 +176,14 @@ def tradability_view() -> str:
         "traded AS (SELECT DISTINCT trade_date FROM daily), "
         "halted AS (SELECT DISTINCT ts_code, trade_date FROM suspend_d "
         "WHERE suspend_type = 'S' AND suspend_timing IS NULL), "
-        f"st AS (SELECT ts_code, start_date, end_date FROM namechange n WHERE {st}) "
+        f"st AS (SELECT ts_code, start_date, end_date FROM namechange n WHERE {st}), "
+        "st_days AS (SELECT DISTINCT st.ts_code, c.trade_date FROM st JOIN cal c "
+        "ON c.trade_date >= st.start_date AND (st.end_date IS NULL OR c.trade_date <= st.end_date)) "
         "SELECT s.ts_code, c.trade_date, "
         "(d.ts_code IS NULL OR h.ts_code IS NOT NULL) AS suspended, "
         f"{at_up} AS up_limit_close, {at_down} AS down_limit_close, "
         f"({one_price}) AS one_price_limit, "
-        "EXISTS (SELECT 1 FROM st WHERE st.ts_code = s.ts_code AND st.start_date <= c.trade_date "
-        "AND (st.end_date IS NULL OR c.trade_date <= st.end_date)) AS is_st, "
+        "x.ts_code IS NOT NULL AS is_st, "
         "c.n - s.first_n AS days_listed "
         "FROM life s "
         "JOIN cal c ON c.trade_date >= s.list_date "
@@ -188,7 +191,8 @@ def tradability_view() -> str:
         "JOIN traded t ON t.trade_date = c.trade_date "
         "LEFT JOIN daily d ON d.ts_code = s.ts_code AND d.trade_date = c.trade_date "
         "LEFT JOIN stk_limit l ON l.ts_code = s.ts_code AND l.trade_date = c.trade_date "
-        "LEFT JOIN halted h ON h.ts_code = s.ts_code AND h.trade_date = c.trade_date"
+        "LEFT JOIN halted h ON h.ts_code = s.ts_code AND h.trade_date = c.trade_date "
+        "LEFT JOIN st_days x ON x.ts_code = s.ts_code AND x.trade_date = c.trade_date"
     )
 
 

@@ -48,6 +48,7 @@ from neo.core.dates import fmt_day, parse_day
 from neo.core.errors import UsageError
 from neo.datasets import DatasetSpec
 from neo.lake.catalog import sync
+from neo.lake.engine import first_row
 from neo.lake.writer import ParquetWriter
 from neo.legacy.source import LegacyTable, check_file, find_tables, open_legacy, q, reading, repeated_keys
 from neo.strategies import for_spec
@@ -362,7 +363,7 @@ class _Run:
         piece_rows = max(1, self.piece_values // len(spec.fields))
         if spec.date_column is None:
             with reading(t):
-                row = self.con.execute(f"SELECT count(*) FROM ({t.select_sql()})").fetchone()
+                row = first_row(self.con, f"SELECT count(*) FROM ({t.select_sql()})")
             rows = int(row[0]) if row else 0
             self.state.plan(self.source, spec.name, [(ALL, rows, piece_rows)] if rows else [], [])
             return
@@ -398,7 +399,7 @@ class _Run:
         tag = hashlib.sha1(self.source.encode()).hexdigest()[:8]  # two legacy files never share names
         piece, rows = chunk.pieces_done, chunk.rows_done
         with reading(t):
-            reader = self.con.execute(sql).to_arrow_reader(min(READ_ROWS, chunk.piece_rows))
+            reader = self.con.sql(sql).to_arrow_reader(min(READ_ROWS, chunk.piece_rows))
             for table in _pieces(reader, chunk.piece_rows):
                 self.writer.write(
                     table, spec, batch_id=f"legacy-{tag}-{chunk.part}-{piece:05d}", fetched_at=self.fetched_at

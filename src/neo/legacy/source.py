@@ -242,7 +242,7 @@ def repeated_keys(con: duckdb.DuckDBPyConnection, table: LegacyTable) -> int:
     key = ", ".join(q(k) for k in table.spec.key)
     sql = f"SELECT count(*) FROM (SELECT 1 FROM ({table.select_sql()}) GROUP BY {key} HAVING count(*) > 1)"
     with reading(table):
-        row = con.execute(sql).fetchone()
+        row = engine.first_row(con, sql)
     return int(row[0]) if row else 0
 
 
