@@ -40,8 +40,8 @@ test-oldest:
 dist: $(STAMP)
 	rm -rf dist && $(BIN)/python -m build --outdir dist .
 
-# Installs the built wheel into a fresh venv beside the newest duckdb, polars and pandas, checks that
-# none of them changes, then runs `neo demo` and `neo query` from there.
+# Installs the built wheel into a fresh venv beside the newest duckdb, polars, pandas and pyarrow,
+# checks that none of them changes, then runs `neo demo`, `neo query` and neo.pro_api() from there.
 test-install: $(STAMP)
 	PYTHON=$(PYTHON) scripts/test-install.sh
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the wheel and sdist, then installs the wheel into a fresh venv that already holds a research
-# stack (the newest duckdb, polars and pandas) and checks what a user would:
+# stack (the newest duckdb, polars, pandas and pyarrow) and checks what a user would:
 #   - installing neo changes the version of none of the packages already there;
 #   - `neo demo` and `neo query` work from the installed package, outside the source tree.
 set -euo pipefail
@@ -23,7 +23,7 @@ echo "built $(basename "$wheel") and $(basename dist/*.tar.gz)"
 
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet duckdb polars pandas
+"$venv/bin/python" -m pip install --quiet duckdb polars pandas pyarrow
 "$venv/bin/python" -m pip freeze --all | sort > "$work/before.txt"
 echo "research stack: $(grep -iE '^(duckdb|polars|pandas|numpy|pyarrow)==' "$work/before.txt" | tr '\n' ' ')"
 "$venv/bin/python" -m pip install --quiet "$wheel"
@@ -39,5 +39,18 @@ echo "installing the wheel changed none of the $(wc -l < "$work/before.txt") pac
 cd "$work"
 export NEO_HOME=$work/data
 "$venv/bin/neo" demo
-"$venv/bin/neo" query "SELECT count(*) AS rows, count(DISTINCT ts_code) AS stocks FROM daily"
+# The demo writes its lake under <NEO_HOME>/demo; query it as its closing hint says.
+stocks=$(NEO_HOME=$work/data/demo "$venv/bin/neo" query --format csv \
+  "SELECT count(DISTINCT ts_code) AS stocks FROM daily_qfq" | tail -1)
+if [ "${stocks:-0}" -le 0 ]; then
+  echo "neo query found no stocks in the demo lake" >&2
+  exit 1
+fi
+echo "neo query: the demo lake holds $stocks stocks' qfq bars"
+NEO_HOME=$work/data/demo "$venv/bin/python" - <<'PY'
+import neo
+df = neo.pro_api().daily(trade_date="20241231")
+assert len(df) > 0 and list(df.columns)[:2] == ["ts_code", "trade_date"], df
+print(f"neo.pro_api().daily(trade_date='20241231'): {len(df)} rows as a pandas DataFrame")
+PY
 "$venv/bin/python" -c "import neo, sys; assert neo.__file__.startswith('$venv'), neo.__file__; print('imported from', neo.__file__)"

@@ -154,7 +154,7 @@ def test_rows_per_year_are_the_views_rows_and_other_strategies_are_whole(
     con = open_lake(lake)
     try:
         for name in ("daily", "daily_basic", "income", "index_daily", "stock_basic"):
-            (rows,) = con.sql(f"SELECT count(*) FROM {name}").fetchone()
+            (rows,) = con.sql(f"SELECT count(*) FROM {name}").fetchall()[0]
             assert by_name[name].rows == rows > 0, name
     finally:
         con.close()
