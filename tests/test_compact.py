@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 
 from neo.core.config import Settings, load_settings
 from neo.datasets import get
-from neo.lake import catalog, layout, manifest
+from neo.lake import catalog, engine, layout, manifest
 from neo.lake import compact as compact_module
 from neo.lake.compact import compact
 from neo.lake.vacuum import vacuum
@@ -164,6 +165,51 @@ def test_row_groups_let_a_day_and_a_stock_skip_most_of_the_year(
     assert len(groups) > 100
     assert len(with_day) <= 2 * len(groups) / months  # about one month's groups, not the year
     assert len(with_stock) <= 2 * months  # about one group per month
+
+
+def test_each_statement_runs_in_a_database_of_its_own_without_file_caches(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One long-lived database kept memory from every statement it ran, so peak RSS grew with the
+    number of partitions: each statement (the range quantiles, each range's COPY) gets a fresh one,
+    closed before the next opens, with DuckDB's footer and file caches off."""
+    opened: list[duckdb.DuckDBPyConnection] = []
+    open_at_connect: list[int] = []  # connections still open when another was asked for
+    caches: list[tuple] = []
+
+    def is_open(con: duckdb.DuckDBPyConnection) -> bool:
+        try:
+            con.execute("SELECT 1")
+        except duckdb.ConnectionException:
+            return False
+        return True
+
+    def connect(*args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
+        open_at_connect.append(sum(map(is_open, opened)))
+        con = engine.connect(*args, **kwargs)
+        setting = (
+            "SELECT current_setting('enable_external_file_cache'), current_setting('parquet_metadata_cache')"
+        )
+        caches.append(con.execute(setting).fetchone())
+        opened.append(con)
+        return con
+
+    monkeypatch.setattr(compact_module, "engine", SimpleNamespace(connect=connect))
+    # Memory per row raised so that 2023's ~13,000 rows need about three ranges, 2024's one.
+    monkeypatch.setattr(compact_module, "ROW_MEMORY", settings.compact_memory_bytes // 6_000)
+    fill(settings, days(60), 300)
+    before = fingerprint(settings)
+
+    [result] = compact(settings, [DAILY])
+
+    outputs = {p.partition: p.files_out for p in result.partitions}
+    assert outputs["year=2023"] > 1 and outputs["year=2024"] == 1
+    # A split partition: one statement for the range bounds, then one COPY per range.
+    assert len(opened) == sum(n + (n > 1) for n in outputs.values())
+    assert open_at_connect == [0] * len(opened)
+    assert not any(map(is_open, opened))
+    assert caches == [(False, False)] * len(opened)
+    assert fingerprint(settings) == before
 
 
 def test_a_second_run_changes_nothing_and_only_new_partitions_are_redone(settings: Settings) -> None:

@@ -38,20 +38,22 @@ def connect(
     database: Path | None = None,
     *,
     read_only: bool = False,
-    cache_footers: bool = True,
+    cache_files: bool = True,
     **config: Any,
 ) -> duckdb.DuckDBPyConnection:
     """A connection to `database` (in memory when None); `config` adds or overrides settings,
-    e.g. compaction's memory_limit and threads. `cache_footers=False` for a connection that reads
-    each file once (compaction): the cache would only hold memory."""
+    e.g. compaction's memory_limit and threads. `cache_files=False` for a connection that reads
+    each file once (compaction's statements): no footer cache, and no external file cache (DuckDB
+    keeps the Parquet data it reads in memory by default), which would only hold memory."""
     options: dict[str, Any] = {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "temp_directory": str((settings.home / "tmp").resolve()),
+        **({} if cache_files else {"enable_external_file_cache": False}),
         **config,
     }
     con = duckdb.connect(str(database) if database else ":memory:", read_only=read_only, config=options)
-    if cache_footers:
+    if cache_files:
         con.execute("SET parquet_metadata_cache = true")
     return con
 
