@@ -530,7 +530,8 @@ def summary(r: Results, n: Scale, big: Scale, limit: int) -> list[str]:
 
     def rss(s: Scale) -> str:
         used = bc.parse_size(s.compact.memory_limit)
-        text = f"{bc.mb(s.compact.peak_rss)} (limit + {bc.mb(s.compact.peak_rss - used)})"
+        over = s.compact.peak_rss - used
+        text = f"{bc.mb(s.compact.peak_rss)} (limit {'+' if over >= 0 else '-'} {bc.mb(abs(over))})"
         if s.compact_failed:
             failed = ", ".join(run.memory_limit for run in s.compact_failed)
             text = f"failed at {failed}; at {s.compact.memory_limit}: {text}"

@@ -172,7 +172,7 @@ def _engine(settings: Settings) -> Iterator[Run]:
     One database running statement after statement kept memory from each: its external file cache
     held the Parquet data it had read, and its allocator the pages earlier statements freed, so peak
     RSS grew with the number of partitions (measured: 5,000 stocks x 15 yearly partitions at 450MB,
-    RSS after each partition 404, 541, ... 734 MB, peak 836 MB). Closing a database returns all of
+    RSS after each partition 412, 486, ... 731 MB, peak 835 MB). Closing a database returns all of
     it: a database per partition still grew over a partition's ranges (peak 562 MB), one per
     statement peaks at 452 MB (docs/architecture.md). Every statement reads each file once, so the
     footer and file caches would only hold memory: both are off.
