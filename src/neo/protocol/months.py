@@ -265,8 +265,8 @@ class Months:
         sql = f"SELECT {cols} FROM {relation} WHERE {dc} >= ? AND {dc} < ?"
         table = self.lake.cursor().sql(sql, params=[first, after]).to_arrow_table()
         # Sorted by Arrow rather than by the SQL: a third of the time on a month of daily.
-        keys = [(c, "descending" if desc else "ascending", "at_end") for c, desc in order_keys(spec, query)]
-        return _month(spec, table.sort_by(keys), stamp)
+        keys = [(c, "descending" if desc else "ascending") for c, desc in order_keys(spec, query)]
+        return _month(spec, _sorted(table, keys), stamp)
 
     def _relation(self, spec: DatasetSpec, year: int) -> str | None:
         """What to read a month of `year` from: the compacted files of that year while the year
@@ -412,3 +412,12 @@ def _month(spec: DatasetSpec, table: pa.Table, stamp: Hashable) -> Month:
     bounds = np.flatnonzero(day[1:] != day[:-1]) + 1
     starts = np.concatenate([[0], bounds, [n]]).astype(np.int64)
     return Month(stamp, columns, [day[i] for i in starts[:-1]], starts, size)
+
+
+def _sorted(table: pa.Table, keys: list[tuple[str, str]]) -> pa.Table:
+    """`table` sorted by `keys`, NULLs last as the SQL orders them. pyarrow 25 wants the null
+    placement per key (a global one warns); pyarrow before 25 takes only the global one."""
+    try:
+        return table.sort_by([(name, order, "at_end") for name, order in keys])
+    except ValueError:
+        return table.sort_by(keys, null_placement="at_end")
