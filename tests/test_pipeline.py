@@ -224,7 +224,8 @@ def test_redis_queues_with_two_fast_consumers_sharing_one_quota(
                 if entries and all(e.status != "pending" for e in entries):
                     break
                 time.sleep(0.2)
-            assert all(e.status == "done" for e in c.ledger.entries())
+            not_done = [(e.request, e.status, e.error) for e in c.ledger.entries() if e.status != "done"]
+            assert not not_done, not_done[:5]
     finally:
         for p in consumers:
             p.send_signal(signal.SIGINT)
