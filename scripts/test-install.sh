@@ -2,7 +2,7 @@
 # Builds the wheel and sdist, then installs the wheel into a fresh venv that already holds a research
 # stack (the newest duckdb, polars, pandas and pyarrow) and checks what a user would:
 #   - installing neo changes the version of none of the packages already there;
-#   - `neo demo` and `neo query` work from the installed package, outside the source tree.
+#   - `neo demo`, `neo query` and neo.pro_api() work from the installed package, outside the source tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -12,7 +12,6 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 rm -rf dist "$venv"
-"$python" -m pip --version >/dev/null
 if ! "${BUILD_PYTHON:-$root/.venv/bin/python}" -m build --outdir dist . > "$work/build.log" 2>&1; then
   cat "$work/build.log" >&2
   exit 1
