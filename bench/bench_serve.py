@@ -24,13 +24,14 @@ import statistics
 import subprocess
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
 import httpx
 import orjson
 from _results import save
+from bench_sim import bare_call as call
+from bench_sim import throughput
 
 from neo.app import AppContainer
 from neo.core.config import load_settings
@@ -43,22 +44,6 @@ START, END = date(2024, 1, 1), date(2024, 3, 31)
 
 def body(api: str, params: dict) -> bytes:
     return orjson.dumps({"api_name": api, "token": "bench", "params": params, "fields": ""})
-
-
-def call(http: httpx.Client, url: str, payload: bytes) -> int:
-    reply = orjson.loads(http.post(url, content=payload).content)
-    assert reply["code"] == 0, reply["msg"]
-    return len(reply["data"]["items"])
-
-
-def throughput(url: str, payloads: list[bytes], threads: int) -> tuple[float, float]:
-    with httpx.Client(limits=httpx.Limits(max_connections=threads), timeout=60) as http:
-        call(http, url, payloads[0])  # warm the connection
-        started = time.perf_counter()
-        with ThreadPoolExecutor(threads) as pool:
-            rows = sum(pool.map(lambda p: call(http, url, p), payloads))
-        elapsed = time.perf_counter() - started
-    return len(payloads) / elapsed, rows / elapsed
 
 
 PARQUET, MONTHS, CACHED = "neo serve, Parquet", "neo serve, months", "neo serve, reply cache"

@@ -42,11 +42,12 @@ def body(api: str, params: dict) -> bytes:
 
 def bare_call(http: httpx.Client, url: str, payload: bytes) -> int:
     reply = orjson.loads(http.post(url, content=payload).content)
+    assert reply["code"] == 0, reply["msg"]
     return len(reply["data"]["items"])
 
 
 def throughput(url: str, payloads: list[bytes], threads: int) -> tuple[float, float]:
-    with httpx.Client(limits=httpx.Limits(max_connections=threads)) as http:
+    with httpx.Client(limits=httpx.Limits(max_connections=threads), timeout=60) as http:
         bare_call(http, url, payloads[0])  # warm the connection
         started = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:

@@ -78,6 +78,16 @@ class ProtocolHTTPServer(ThreadingHTTPServer):
 S = TypeVar("S", bound=ProtocolHTTPServer)
 
 
+def serve_until_interrupted(server: ProtocolHTTPServer) -> None:
+    """Serve in the foreground until Ctrl-C, then release the port."""
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 @contextlib.contextmanager
 def in_background(server: S, name: str) -> Iterator[S]:
     """Serve from a daemon thread for the duration of the block, then shut down and close."""

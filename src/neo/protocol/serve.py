@@ -24,7 +24,7 @@ from neo.datasets import row_cap, spec_for_api
 from neo.datasets.spec import api_fields
 from neo.protocol.core import Call, Page, ProtocolError, Query, Service, ok_reply
 from neo.protocol.coverage import Coverage
-from neo.protocol.http import ProtocolHTTPServer, in_background
+from neo.protocol.http import ProtocolHTTPServer, in_background, serve_until_interrupted
 from neo.protocol.lake import Lake, LakeSource
 from neo.protocol.months import Months
 from neo.protocol.rules import rule_for
@@ -164,9 +164,6 @@ def bind(
 def serve_forever(server: LakeHTTPServer) -> None:
     """Serve until Ctrl-C, then release the port and the lake."""
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        serve_until_interrupted(server)
     finally:
-        server.server_close()
         server.service.close()

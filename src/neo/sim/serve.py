@@ -8,6 +8,7 @@ from rich.console import Console
 
 from neo.core.dates import parse_day
 from neo.core.errors import UsageError
+from neo.protocol.http import serve_until_interrupted
 from neo.sim.registry import DATASETS
 from neo.sim.server import FAULT_KINDS, SimConfig, SimHTTPServer, Simulator
 
@@ -76,12 +77,7 @@ def serve_forever(*, host: str, port: int, **flags: object) -> None:
         f"-p trade_date={config.end:%Y%m%d})",
         highlight=False,
     )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)
 
 
 __all__ = ["FAULT_KINDS", "build_config", "serve_forever"]
