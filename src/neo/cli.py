@@ -279,11 +279,17 @@ def report(
     to open: no script, font or file from elsewhere. An empty lake gives a page saying nothing is
     downloaded yet.
     """
+    from rich.console import Console
+
     from neo.app import AppContainer
     from neo.report import write_report
 
-    with AppContainer() as container:
-        path, lake = write_report(container, output)
+    with AppContainer() as container, Console(stderr=True).status("reading the lake") as shown:
+
+        def progress(name: str, n: int, total: int) -> None:
+            shown.update(f"reading {name} ({n}/{total})")
+
+        path, lake = write_report(container, output, on_dataset=progress)
     print(f"wrote {path} ({lake.summary()})")
 
 

@@ -4,6 +4,7 @@ html.py renders)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,10 @@ def default_path(container: AppContainer) -> Path:
 
 
 def write_report(
-    container: AppContainer, output: Path | None = None, now: datetime | None = None
+    container: AppContainer,
+    output: Path | None = None,
+    now: datetime | None = None,
+    on_dataset: Callable[[str, int, int], None] | None = None,
 ) -> tuple[Path, LakeReport]:
     """Gather, render and write the page. An output that cannot be written fails before the lake
     is read; the page replaces the old one whole, so a browser reloading it never sees half a page."""
@@ -38,7 +42,7 @@ def write_report(
     except OSError as exc:
         raise _unwritable(target, exc.strerror or str(exc)) from None
     try:
-        report = gather(container, now)
+        report = gather(container, now, on_dataset)
         page = render(report)
         try:
             tmp.write_text(page, encoding="utf-8")

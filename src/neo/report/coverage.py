@@ -9,7 +9,7 @@ windows, stocks), each covered or not (neo/strategies). This module only counts 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -109,23 +109,29 @@ class LakeReport:
         return f"{said}; {failed:,} failed request{'' if failed == 1 else 's'}"
 
 
-def gather(container: AppContainer, now: datetime | None = None) -> LakeReport:
-    """Everything the page shows, read from the lake, its views and the ledger."""
+def gather(
+    container: AppContainer,
+    now: datetime | None = None,
+    on_dataset: Callable[[str, int, int], None] | None = None,
+) -> LakeReport:
+    """Everything the page shows, read from the lake, its views and the ledger. `on_dataset(name,
+    n, total)` is called as each dataset is read, for progress."""
     settings = container.settings
     calendar = Planner(settings, container.ledger).calendar()
     entries: dict[str, list[Entry]] = defaultdict(list)
     for e in container.ledger.entries():
         entries[e.dataset].append(e)
     years = rows_per_year(container)
-    datasets = tuple(
-        dataset_coverage(container, spec, calendar, years[spec.name], entries[spec.name])
-        for spec in DATASETS.values()
-    )
+    datasets = []
+    for n, spec in enumerate(DATASETS.values(), 1):
+        if on_dataset is not None:
+            on_dataset(spec.name, n, len(DATASETS))
+        datasets.append(dataset_coverage(container, spec, calendar, years[spec.name], entries[spec.name]))
     return LakeReport(
         root=settings.home.resolve(),
         generated=now or datetime.now(UTC),
         calendar=(calendar[0], calendar[-1]) if calendar else None,
-        datasets=datasets,
+        datasets=tuple(datasets),
     )
 
 
