@@ -18,11 +18,12 @@ demo: $(STAMP)
 
 # Two test processes: most tests wait on servers and child processes, so two halve the wall time even
 # on two cores; --dist loadfile keeps a file's tests (and its downloaded lake) on one process.
+TEST_ARGS := -q -m "not slow" -n 2 --dist loadfile
 test: $(STAMP)
 	@scripts/ensure-redis.sh
 	@scripts/ensure-chromium.sh
 	$(BIN)/ruff check src tests scripts bench
-	$(BIN)/pytest -q -m "not slow" -n 2 --dist loadfile
+	$(BIN)/pytest $(TEST_ARGS)
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
@@ -31,10 +32,10 @@ test-slow: $(STAMP)
 # recorded in docs/compatibility.md: the newest releases pyproject's ranges allow (DuckDB 2.x
 # included), and every runtime dependency at its lower bound.
 test-latest:
-	PYTHON=$(PYTHON) scripts/test-venv.sh latest
+	PYTHON=$(PYTHON) scripts/test-venv.sh latest $(TEST_ARGS)
 
 test-oldest:
-	PYTHON=$(PYTHON) scripts/test-venv.sh oldest
+	PYTHON=$(PYTHON) scripts/test-venv.sh oldest $(TEST_ARGS)
 
 # The wheel and sdist, in dist/.
 dist: $(STAMP)

@@ -2,7 +2,8 @@
 # Runs the test suite in a fresh venv on another dependency set than constraints.txt:
 #   scripts/test-venv.sh latest   the newest releases pyproject's ranges allow (DuckDB 2.x included)
 #   scripts/test-venv.sh oldest   every runtime dependency at its declared lower bound
-# and records the versions and the outcome in docs/compatibility.md. Extra arguments go to pytest.
+# and records the versions and the outcome in docs/compatibility.md. The other arguments go to pytest
+# (the Makefile passes the ones `make test` uses).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 set_name=${1:?usage: scripts/test-venv.sh latest|oldest [pytest args]}
@@ -20,6 +21,6 @@ case $set_name in
 esac
 scripts/ensure-redis.sh
 status=0
-"$venv/bin/pytest" -q -m "not slow" -n 2 --dist loadfile --junitxml="$venv/junit.xml" "$@" || status=$?
+"$venv/bin/pytest" --junitxml="$venv/junit.xml" "$@" || status=$?
 "$venv/bin/python" scripts/compat_report.py "$set_name" "$venv"
 exit $status
