@@ -22,7 +22,7 @@ from neo.core.config import Settings
 from neo.core.errors import SchemaError
 from neo.datasets import get
 from neo.lake import layout
-from neo.lake.catalog import sync
+from neo.lake.catalog import open_lake, sync
 from neo.lake.query import QueryError, run
 from neo.lake.writer import ParquetWriter
 from neo.pipeline.batch import Batch
@@ -123,8 +123,11 @@ def test_null_and_textual_columns_keep_the_declared_types(settings_home: Setting
         assert pq.read_schema(f) == layout.file_schema(DAILY).remove_metadata()
 
 
-def test_empty_datasets_have_typed_views_and_new_files_appear_without_sync(settings_home: Settings) -> None:
+def test_empty_datasets_have_typed_views_and_new_files_appear_at_the_next_sync(
+    settings_home: Settings,
+) -> None:
     sync(settings_home)
+    assert not list(settings_home.lake_dir.rglob("*.parquet"))  # no placeholder files
     con = neo.connect(settings_home)
     assert con.sql("SELECT count(*) FROM weekly").fetchall()[0] == (0,)
     assert (
@@ -132,7 +135,11 @@ def test_empty_datasets_have_typed_views_and_new_files_appear_without_sync(setti
         == "DATE"
     )
     write(settings_home, pa.table({"ts_code": ["A"], "trade_date": ["20240105"], "close": [3.0]}), "weekly")
-    assert con.sql("SELECT ts_code, close FROM weekly").fetchall() == [("A", 3.0)]
+    assert con.sql("SELECT ts_code, close FROM weekly").fetchall() == []  # this connection's file list
+    own = open_lake(settings_home)  # neo's own reads: current to the moment
+    assert own.sql("SELECT ts_code, close FROM weekly").fetchall() == [("A", 3.0)]
+    sync(settings_home)
+    assert neo.connect(settings_home).sql("SELECT ts_code, close FROM weekly").fetchall() == [("A", 3.0)]
 
 
 def test_a_snapshot_is_replaced_as_a_whole(settings_home: Settings) -> None:
@@ -278,9 +285,26 @@ def test_sync_succeeds_while_another_process_holds_metadata_db(settings_home: Se
     write(settings_home, pa.table({"ts_code": ["B"], "trade_date": ["20240103"], "close": [2.0]}))
     holder.stdin.write("go\n")
     holder.stdin.flush()
-    assert holder.stdout.readline().strip() == "2"  # its old views still work and see new files
+    assert holder.stdout.readline().strip() == "1"  # its old views still work, on the files they list
     assert holder.wait(timeout=20) == 0
     assert settings_home.metadata_db.stat().st_ino != before
+    sync(settings_home)
+    con = duckdb.connect(str(settings_home.metadata_db), read_only=True)  # a new connection: new files
+    assert con.sql("SELECT count(*) FROM daily").fetchall()[0][0] == 2
+
+
+def test_a_stray_file_in_a_dataset_directory_breaks_no_query(settings_home: Settings) -> None:
+    """Views read the files the manifest lists, by name: a file of another schema that something
+    else put where a glob would have found it (a user's COPY TO, a half-copied backup) is never read."""
+    write(settings_home, pa.table({"ts_code": ["A"], "trade_date": ["20231201"], "close": [1.0]}))
+    sync(settings_home)
+    stray = settings_home.lake_dir / "daily" / "year=2023" / "g00000001-20231202T000000000000-abab.parquet"
+    duckdb.sql(f"COPY (SELECT 1 AS x) TO '{stray}' (FORMAT parquet)")
+    sync(settings_home)
+    assert view(settings_home, "SELECT count(*) AS n FROM daily").column("n")[0].as_py() == 1
+    assert open_lake(settings_home).sql("SELECT count(*) FROM daily").fetchall() == [(1,)]
+    write(settings_home, pa.table({"ts_code": ["B"], "trade_date": ["20231204"], "close": [2.0]}))
+    sync(settings_home)
     assert view(settings_home, "SELECT count(*) AS n FROM daily").column("n")[0].as_py() == 2
 
 
@@ -340,11 +364,14 @@ def test_query_errors_are_one_line(settings_home: Settings) -> None:
     assert run("SELECT 42 AS answer", settings_home).to_pylist() == [{"answer": 42}]
 
 
-def test_connect_builds_a_missing_metadata_db(settings_home: Settings) -> None:
-    assert not settings_home.metadata_db.exists()
+def test_connect_without_metadata_db_reads_the_lake_and_writes_nothing(settings_home: Settings) -> None:
+    write(settings_home, pa.table({"ts_code": ["A"], "trade_date": ["20240102"], "close": [1.0]}))
+    before = sorted(p for p in settings_home.home.rglob("*"))
     con = neo.connect(settings_home)
     assert "daily_qfq" in {r[0] for r in con.sql("SHOW TABLES").fetchall()}
-    assert os.path.exists(settings_home.metadata_db)
+    assert con.sql("SELECT ts_code FROM daily").fetchall() == [("A",)]
+    assert not os.path.exists(settings_home.metadata_db)
+    assert sorted(p for p in settings_home.home.rglob("*")) == before
 
 
 def test_files_are_sorted_by_key_whatever_order_rows_arrive_in(settings_home: Settings) -> None:

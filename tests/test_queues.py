@@ -7,6 +7,7 @@ import errno
 import itertools
 import json
 import subprocess
+import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -14,10 +15,11 @@ from typing import Any
 
 import pytest
 
+import neo
 from neo.app import AppContainer
 from neo.core.config import Settings
 from neo.core.errors import StorageError
-from neo.lake.catalog import open_lake
+from neo.lake.catalog import open_lake, sync
 from neo.lake.writer import ParquetWriter
 from neo.pipeline import runner
 from neo.pipeline.queues import QueuedPipeline
@@ -132,3 +134,29 @@ def test_sync_runs_every_n_minutes_for_any_n(tmp_path: Path) -> None:
     ninety = due_minutes(90, 6)
     assert len(ninety) == 4 and {b - a for a, b in itertools.pairwise(ninety)} == {90}
     assert due_minutes(0, 1) == []
+
+
+def wait_for(what: Callable[[], bool], seconds: float = 60) -> None:
+    """Until `what` holds (an observable state), or fail after `seconds`: a bound for a hung run,
+    not a measure of speed."""
+    deadline = time.monotonic() + seconds
+    while not what():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_stored_batch_reaches_new_connections_without_a_sync(sim: Sim, tmp_path: Path) -> None:
+    """Views list files by name: the slow consumer's publisher syncs metadata.db `publish_delay`
+    after a write, so no `neo sync` and no maint consumer is needed for analysts to see it."""
+    settings = settings_for(sim(end=END), tmp_path, publish_delay=0.05)
+    sync(settings)  # metadata.db as an analyst found it before the download
+    count = "SELECT count(*) FROM daily WHERE trade_date = DATE '2024-01-05'"
+    assert neo.connect(settings).sql(count).fetchall() == [(0,)]
+    with AppContainer(settings) as c:
+        pipeline = QueuedPipeline(c)
+        with runner.consumers(pipeline, 1, 1):
+            pipeline.download("daily", {"trade_date": "20240105"})
+            wait_for(lambda: bool(c.ledger.entries("daily", status="done")))
+            rows = c.ledger.entries("daily", status="done")[0].rows
+            wait_for(lambda: neo.connect(settings).sql(count).fetchall() == [(rows,)])
+            assert c.publisher.syncs >= 1 and rows

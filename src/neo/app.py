@@ -6,6 +6,7 @@ from functools import cached_property
 
 from neo.core.config import Settings, load_settings
 from neo.core.errors import check_writable
+from neo.lake.catalog import Publisher
 from neo.lake.writer import ParquetWriter
 from neo.pipeline.ledger import Ledger
 from neo.pipeline.processor import SimpleDataProcessor
@@ -32,6 +33,11 @@ class AppContainer:
         return ParquetWriter(s.lake_dir, s.home / "rejected", fsync=s.fsync)
 
     @cached_property
+    def publisher(self) -> Publisher:
+        """Syncs metadata.db after writes (catalog.Publisher); closed, so flushed, with the container."""
+        return Publisher(self.settings)
+
+    @cached_property
     def processor(self) -> SimpleDataProcessor:
         return SimpleDataProcessor()
 
@@ -40,6 +46,8 @@ class AppContainer:
         return Ledger(self.settings.state_dir / "ledger.sqlite")
 
     def close(self) -> None:
+        if "publisher" in self.__dict__:
+            self.publisher.close()
         if "client" in self.__dict__:
             self.client.close()
         if "quota" in self.__dict__:

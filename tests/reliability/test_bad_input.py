@@ -138,38 +138,50 @@ def test_any_malformed_day_is_a_usage_error(text: str) -> None:
 
 def test_a_corrupt_parquet_file_in_the_lake(server: SimHTTPServer, home: Path, record: Callable) -> None:
     record(
-        "corrupt Parquet file dropped into the lake (random bytes under a fresh file's name, and "
-        "under a foreign name)",
-        5,
-        "`query`, `status`, `compact`, `download` name the file in one line and exit 1; `verify` "
-        "lists it; `vacuum` leaves a foreign file alone; after removing it, lake = reference",
+        "a live Parquet file overwritten with random bytes; random bytes dropped into the lake under a "
+        "fresh file's name, and under a foreign name",
+        6,
+        "the damaged file: `query`, `status`, `download` name it in one line and exit 1, `verify` "
+        "lists it, `compact` leaves it untouched; the dropped files: never read (views list live files by name), `vacuum` "
+        "leaves the foreign one alone; after removing the damaged file, `query` says to run `neo sync`, "
+        "download refills it, compact forgets it, lake = reference",
     )
     env = env_for(server, home)
     partition = home / "parquet" / "daily" / "year=2024"
-    generation = manifest.read(home / "parquet", get("daily")).state.generation  # one views list
-    bad = partition / layout.fresh_name(generation, datetime(2024, 1, 1), "dropped")
+    bad = next(p for p in manifest.live_files(home / "parquet", get("daily")) if p.parent == partition)
     bad.write_bytes(b"PAR1" + bytes(range(256)) * 8)
+    generation = manifest.read(home / "parquet", get("daily")).state.generation
+    dropped = partition / layout.fresh_name(generation, datetime(2024, 1, 1), "dropped")
+    dropped.write_bytes(b"PAR1" + bytes(range(256)) * 8)
     before = fingerprint(home)
     # Reads name the file; a download stops before planning (it reads the lake to find gaps).
     for args in (["query", "SELECT count(*) FROM daily"], ["status"], ["download", *DATASETS, "--end", END]):
         out = neo(*args, env=env)
         assert_one_line_error(out, str(bad), "not a readable Parquet file")
+        assert str(dropped) not in out.stdout + out.stderr
         assert out.returncode == 1
     verify = neo("verify", "daily", env=env)
     assert verify.returncode == 1 and str(bad) in verify.stdout + verify.stderr
     assert fingerprint(home) == before  # nothing changed, and the bad file is still there
-    # Compaction merges the other datasets, then stops at this one without touching it.
-    out = neo("compact", env=env)
-    assert_one_line_error(out, str(bad), "not a readable Parquet file")
+    # Compaction merges partitions with new files: it leaves the damaged compacted one untouched.
+    assert bad.name.startswith("c") and neo("compact", "daily", env=env).returncode == 0
     assert bad.exists() and all(k in fingerprint(home)[0] for k in before[0] if "/daily/" in k)
 
     foreign = partition / "notes.parquet"  # a name neo never writes, outside every view
     foreign.write_bytes(b"not parquet at all")
     vacuum = neo("vacuum", "--older-than", "0s", env=env)
-    assert vacuum.returncode == 0 and foreign.exists() and "left" in vacuum.stdout
+    assert vacuum.returncode == 0 and foreign.exists() and "left" in vacuum.stdout, vacuum.stderr
     foreign.unlink()
+    dropped.unlink()
 
-    bad.unlink()
+    bad.unlink()  # what a user does with a damaged file: its rows are a gap now
+    gone = neo("query", "SELECT count(*) FROM daily", env=env)  # metadata.db still lists it
+    assert_one_line_error(gone, str(bad), "`neo sync`")
+    assert neo("sync", env=env).returncode == 0
+    assert neo("query", "SELECT count(*) FROM daily", env=env).returncode == 0
+    assert neo("verify", "daily", env=env).returncode == 1  # the file is missing
+    assert neo("download", *DATASETS, "--end", END, env=env).returncode == 0
+    assert neo("compact", env=env).returncode == 0
     assert neo("verify", env=env).returncode == 0
     assert lake_problems(home, server, SCALE.end) == {}
 

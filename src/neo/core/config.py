@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     sync_minutes: int = Field(
         10, ge=0, description="Maint queue: sync metadata.db every N minutes, any N (0 = off)."
     )
+    publish_delay: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds between a file being written and the sync that lists it in metadata.db "
+        "(files written meanwhile share that sync).",
+    )
     row_caps: dict[str, int] = Field(
         default_factory=dict, description="Per-API row cap overrides (page size); see `neo datasets`."
     )

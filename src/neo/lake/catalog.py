@@ -1,11 +1,19 @@
-"""metadata.db: one view per dataset over its Parquet files, plus derived views. Views only, no data.
+"""metadata.db: one view per dataset over its live Parquet files, plus derived views. Views only, no data.
+
+Each dataset view lists the dataset's live files by absolute path, as the manifest names them
+(manifest.py): nothing else in a directory is ever read, so a stray or half-written file cannot
+break a query. The views are specialised to the lake's state when they are built: files whose rows
+cannot share a key with another live file's are read as they are, like a plain `read_parquet` of
+them; only files that may (a re-download of days the lake holds, a revision) go through the
+latest-wins window. A dataset without files has a typed view with no rows.
 
 A sync builds a new database file next to metadata.db and renames it over the old one, so it never
 opens metadata.db itself: it succeeds while analysts hold connections (read-only or read-write),
-their open connections keep the file they opened, and new connections see the new views. Views list
-a dataset's live files (see manifest.py): the compacted files by name, fresh files by one glob per
-generation, re-listed at every query, so newly written files appear without a sync. A sync is
-needed when compaction commits (it syncs itself), datasets or schemas change, or the data root moves.
+their open connections keep the file they opened, and new connections see the new views. Because
+views list files by name, a file is in metadata.db from the first sync after it was written: the
+writers' `Publisher` runs that sync by itself, `publish_delay` after a write (sharing it with the
+files written meanwhile), and compaction syncs at its commit. neo's own reads (`open_lake`) build
+the same views in memory from the manifests, current to the moment, and write nothing.
 
 The file is written with DuckDB's storage version v1.0.0, so any DuckDB client from 1.0 on (CLI,
 Python, R, Java, DBeaver...) can open it, whichever newer DuckDB wrote it.
@@ -13,22 +21,54 @@ Python, R, Java, DBeaver...) can open it, whichever newer DuckDB wrote it.
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from neo.core.config import Settings
+from neo.core.errors import first_line
 from neo.datasets import DATASETS, DatasetSpec
 from neo.lake import engine, layout, manifest, research
 from neo.lake.engine import lit, q
-from neo.lake.writer import ParquetWriter
+
+log = logging.getLogger("neo.catalog")
 
 STORAGE_VERSION = "v1.0.0"
 PRICE_COLUMNS = ("open", "high", "low", "close", "pre_close")
+SYNC_LOCK = ".metadata.db.lock"
+
+
+def sql_type(t: pa.DataType) -> str:
+    """The DuckDB type a Parquet column of this Arrow type reads as."""
+    if pa.types.is_date32(t):
+        return "DATE"
+    if pa.types.is_floating(t):
+        return "DOUBLE"
+    if pa.types.is_integer(t):
+        return "BIGINT"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP WITH TIME ZONE" if t.tz else "TIMESTAMP"  # type: ignore[attr-defined]
+    if pa.types.is_string(t):
+        return "VARCHAR"
+    raise TypeError(f"no SQL type for {t}")
+
+
+def empty_relation(spec: DatasetSpec) -> str:
+    """A relation with the dataset's files' columns and types and no rows: the view of a dataset
+    with no live file (DuckDB cannot read an empty list of files)."""
+    cols = ", ".join(f"CAST(NULL AS {sql_type(f.type)}) AS {q(f.name)}" for f in layout.file_schema(spec))
+    return f"(SELECT {cols} WHERE false)"
 
 
 def read_paths(paths: list[str]) -> str:
@@ -37,49 +77,87 @@ def read_paths(paths: list[str]) -> str:
     return f"read_parquet([{listed}], hive_partitioning = false)"
 
 
-def sources(lake: Path, spec: DatasetSpec) -> tuple[str | None, str]:
-    """The dataset's live compacted files (None before the first compaction) and fresh files, as
-    relations. Compacted files hold each key once; fresh ones may repeat keys and overlap them."""
-    compacted, fresh = manifest.live_sources(lake, spec, manifest.read(lake, spec).state)
-    return (read_paths(compacted) if compacted else None), read_paths(fresh)
+def relation(
+    lake: Path, spec: DatasetSpec, files: list[manifest.LiveFile] | tuple[manifest.LiveFile, ...]
+) -> str:
+    """A relation over these live files of the dataset, typed and empty when there are none."""
+    if not files:
+        return empty_relation(spec)
+    base = layout.dataset_dir(lake.resolve(), spec)
+    paths = _readable_first([str(base / f.rel) for f in files])
+    if paths is None:  # not one footer reads: a view that fails at query time, naming the file
+        message = lit(
+            f"{base / files[0].rel} is not a readable Parquet file (damaged, or not written by neo): "
+            "move it out of the lake, then run `neo sync` (`neo verify` lists every such file)"
+        )
+        cols = ", ".join(
+            f"CAST(error({message}) AS {sql_type(f.type)}) AS {q(f.name)}" for f in layout.file_schema(spec)
+        )
+        return f"(SELECT {cols} FROM range(1) WHERE error({message}) IS NULL)"
+    return read_paths(paths)
 
 
-def read_files(lake: Path, spec: DatasetSpec) -> str:
+def _readable_first(paths: list[str]) -> list[str] | None:
+    """The paths with a file whose footer reads first (None if there is none): DuckDB binds a view
+    by its first file's schema, so a damaged first file would fail the whole sync, every other
+    dataset's views with it. A damaged file further down fails only the queries that read it,
+    naming it."""
+    for i, path in enumerate(paths):
+        try:
+            pq.read_metadata(path)
+        except (OSError, pa.ArrowException):
+            continue
+        return paths if i == 0 else [path, *paths[:i], *paths[i + 1 :]]
+    return None
+
+
+def read_files(lake: Path, spec: DatasetSpec, live: manifest.Live | None = None) -> str:
     """Every row of the dataset's live files, not deduplicated."""
-    compacted, fresh = manifest.live_sources(lake, spec, manifest.read(lake, spec).state)
-    return read_paths(compacted + fresh)
+    return relation(lake, spec, (live or manifest.live(lake, spec)).files)
 
 
-def dataset_view(lake: Path, spec: DatasetSpec) -> str:
+def dataset_view(lake: Path, spec: DatasetSpec, live: manifest.Live | None = None) -> str:
     """One row per key, the most recently downloaded; a snapshot shows its newest download only.
 
-    Compacted files hold each key once. A fresh row can only share its key with a compacted row of
-    the same date, so compacted rows dated before the earliest fresh row are final as they are;
-    only the rest go through the latest-wins window with the fresh rows. Fresh rows usually add
-    new days, so a scan after compaction costs about a plain scan of the compacted files, with
-    their zone maps intact.
+    Compacted files hold each key once among them, and a fresh file registered without overlaps
+    shares no key with any other live file (manifest.Box): those are read as they are. The files
+    that may share keys (manifest.Live.contested) go through the latest-wins window together.
+    After a daily download nothing overlaps, so a view costs what reading its files costs.
     """
+    live = live or manifest.live(lake, spec)
     cols = ", ".join(q(f.name) for f in spec.fields)
     fetched = q(layout.FETCHED_AT)
-    compacted, fresh = sources(lake, spec)
+    if not live.files:
+        return f"SELECT {cols} FROM {empty_relation(spec)}"
     if layout.is_snapshot(spec):
-        return f"SELECT {cols} FROM {read_files(lake, spec)} QUALIFY {fetched} = max({fetched}) OVER ()"
-    key = ", ".join(q(k) for k in spec.key)
-    latest = f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {fetched} DESC) = 1"
-    if compacted is None:
-        return f"SELECT {cols} FROM {fresh} {latest}"
-    # The fresh files are listed once per query (MATERIALIZED): each mention of a glob lists the
-    # directory again, and a file renamed in between would be seen by one branch and not the
-    # other, showing a key twice. Fresh files are few: compaction runs when they pile up.
-    assert spec.date_column in spec.key, spec.name  # a key's date decides which branch it is in
-    date = q(spec.date_column)
-    return (
-        f"WITH fresh AS MATERIALIZED (SELECT * FROM {fresh}), "
-        f"edge AS (SELECT coalesce(min({date}), DATE '9999-12-31') AS first_fresh FROM fresh) "
-        f"SELECT {cols} FROM {compacted} WHERE {date} < (SELECT first_fresh FROM edge) UNION ALL "
-        f"SELECT {cols} FROM (SELECT * FROM {compacted} WHERE {date} >= (SELECT first_fresh FROM edge) "
-        f"UNION ALL SELECT * FROM fresh) {latest}"
-    )
+        return _snapshot_view(lake, spec, live, cols)
+    contested = live.contested()
+    clean = [f for f in live.files if f.rel not in contested]
+    windowed = [f for f in live.files if f.rel in contested]
+    parts = []
+    if clean:
+        parts.append(f"SELECT {cols} FROM {relation(lake, spec, clean)}")
+    if windowed:
+        key = ", ".join(q(k) for k in spec.key)
+        parts.append(
+            f"SELECT {cols} FROM {relation(lake, spec, windowed)} "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {fetched} DESC) = 1"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def _snapshot_view(lake: Path, spec: DatasetSpec, live: manifest.Live, cols: str) -> str:
+    """The newest download that returned rows: its files by name when every file's download time
+    is known, else the rows of the newest `_fetched_at` (a lake from an older neo)."""
+    fetched = q(layout.FETCHED_AT)
+    if any(f.fetched_at is None or f.rows is None for f in live.files):
+        return f"SELECT {cols} FROM {read_files(lake, spec, live)} QUALIFY {fetched} = max({fetched}) OVER ()"
+    with_rows = [f for f in live.files if f.rows]
+    if not with_rows:
+        return f"SELECT {cols} FROM {empty_relation(spec)}"
+    newest = max(datetime.fromisoformat(f.fetched_at or "") for f in with_rows)
+    files = [f for f in with_rows if datetime.fromisoformat(f.fetched_at or "") == newest]
+    return f"SELECT {cols} FROM {relation(lake, spec, files)}"
 
 
 def latest_view(spec: DatasetSpec) -> str:
@@ -133,56 +211,128 @@ class SyncResult:
     macros: list[str]  # the table macros, as called: income_asof(d)
 
 
-def ensure_placeholders(settings: Settings) -> None:
-    """Every generation a view lists needs a file to match (see manifest.py)."""
-    writer = ParquetWriter(settings.lake_dir, settings.home / "rejected", fsync=settings.fsync)
-    for spec in DATASETS.values():
-        for generation in manifest.read(settings.lake_dir, spec).state.view_generations():
-            writer.ensure_placeholder(spec, generation)
-
-
 def open_lake(settings: Settings) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with metadata.db's views: for neo's own reads of the lake,
-    which must not depend on metadata.db being present or current."""
-    ensure_placeholders(settings)
+    which must not depend on metadata.db being present or current. Writes nothing."""
     con = engine.connect(settings)
-    for name, sql in views(settings.lake_dir).items():
-        con.execute(f"CREATE VIEW {q(name)} AS {sql}")
-    for statement in research.macro_statements():
-        con.execute(statement)
+    _create(con, views(settings.lake_dir))
     return con
+
+
+def _create(con: duckdb.DuckDBPyConnection, all_views: dict[str, str]) -> None:
+    for name, sql in all_views.items():
+        con.execute(f"CREATE VIEW {q(name)} AS {sql}")  # binds: a broken view fails here
+    for statement in research.macro_statements():  # the *_asof table macros
+        con.execute(statement)
+
+
+@contextmanager
+def _sync_lock(settings: Settings) -> Iterator[None]:
+    """One sync at a time across processes: each one reads the manifests under the lock, so the
+    file renamed last lists everything the ones before it did."""
+    lock = settings.home / SYNC_LOCK
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def sync(settings: Settings) -> SyncResult:
     """Rebuild metadata.db atomically (write a new file, rename it over the old one)."""
-    lake = settings.lake_dir
-    ensure_placeholders(settings)
     target = settings.metadata_db
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    all_views = views(lake)
-    try:
-        con = engine.connect(settings)
+    with _sync_lock(settings):
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        all_views = views(settings.lake_dir)
         try:
-            con.execute(f"ATTACH {lit(str(tmp))} AS neo_meta (STORAGE_VERSION {lit(STORAGE_VERSION)})")
-            con.execute("USE neo_meta")
-            for name, sql in all_views.items():
-                con.execute(f"CREATE VIEW {q(name)} AS {sql}")  # binds: a broken view fails here
-            for statement in research.macro_statements():  # the *_asof table macros
-                con.execute(statement)
-            _describe(con)
-            con.execute("USE memory")
-            con.execute("DETACH neo_meta")
+            con = engine.connect(settings)
+            try:
+                con.execute(f"ATTACH {lit(str(tmp))} AS neo_meta (STORAGE_VERSION {lit(STORAGE_VERSION)})")
+                con.execute("USE neo_meta")
+                _create(con, all_views)
+                _describe(con)
+                con.execute("USE memory")
+                con.execute("DETACH neo_meta")
+            finally:
+                con.close()
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+            layout.fsync(target.parent)
         finally:
-            con.close()
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-        Path(f"{tmp}.wal").unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
+            Path(f"{tmp}.wal").unlink(missing_ok=True)
     called = [f"{name}({', '.join(params)})" for name, (params, _) in research.macros().items()]
     return SyncResult(target, list(all_views), called)
+
+
+class Publisher:
+    """Syncs metadata.db after writes, so that new files reach analysts' new connections without
+    anyone running `neo sync`: `changed()` after a file is written; a background thread syncs
+    `publish_delay` seconds later, once for every file written meanwhile. `flush()` syncs now if
+    anything is waiting; `close()` flushes and stops the thread. A sync that fails (a full disk) is
+    logged and tried again at the next change or flush; the files it would list are safe on disk
+    and in the manifest, and neo's own reads see them already."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._cond = threading.Condition()
+        self._pending = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._running = threading.Lock()  # one sync at a time here; flush waits for a running one
+        self.syncs = 0  # syncs this publisher ran: tests and benchmarks read it
+
+    def changed(self) -> None:
+        with self._cond:
+            self._pending = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="neo-publisher", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        delay = self.settings.publish_delay
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+            self._wait(delay)  # more files may arrive: one sync for all of them
+            self._sync_pending()
+
+    def _wait(self, seconds: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed, timeout=seconds)
+
+    def _sync_pending(self) -> None:
+        with self._running:
+            with self._cond:
+                if not self._pending:
+                    return
+                self._pending = False
+            try:
+                sync(self.settings)
+                self.syncs += 1
+            except Exception as exc:  # the next change or flush tries again
+                log.warning("could not sync metadata.db: %s", first_line(str(exc)))
+                with self._cond:
+                    self._pending = True
+
+    def flush(self) -> None:
+        """Sync now if a write is not yet published (waits for a sync already running)."""
+        self._sync_pending()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
 
 
 def _describe(con: duckdb.DuckDBPyConnection) -> None:

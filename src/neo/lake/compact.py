@@ -5,15 +5,14 @@ DuckDB does the work out of core: one single-file `COPY (... ORDER BY key)` per 
 partitioned COPY would not sort its files: DuckDB issue 14349), within `compact_memory_limit`,
 spilling under `<home>/tmp/`, each statement in an in-memory database of its own (see _engine).
 
-How it stays safe (see manifest.py for the file sets):
-1. Sync metadata.db, so that its views list the next generation; then, per dataset, under its
-   maintenance lock:
-2. Start a new generation: ingestion from now on writes files compaction will not touch, and every
-   file of the older generations is complete.
-3. Merge each partition with fresh files of the older generations, together with its compacted
+How it stays safe (see manifest.py for the file sets), per dataset, under its maintenance lock:
+1. Start a new generation: ingestion from now on writes files compaction will not touch, and every
+   file of the older generations is complete and registered.
+2. Merge each partition with fresh files of the older generations, together with its compacted
    files, into new compacted files (written in a hidden directory, then renamed into place).
-4. Commit: a new manifest lists the new compacted files and only the new generations as fresh.
-   Then sync metadata.db. The replaced files stay on disk until `neo vacuum` after the grace period.
+3. Commit: a new manifest lists the new compacted files, each with its box, and only the new
+   generations as fresh. Then sync metadata.db. The replaced files stay on disk until `neo vacuum`
+   after the grace period.
 A crash before the commit leaves unreferenced files that vacuum deletes; the next run starts over
 from step 1 with everything not yet compacted. A crash after it leaves an older metadata.db whose
 files all still exist; the next compaction or sync replaces it.
@@ -31,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,6 @@ from neo.core.errors import NeoError, unreadable
 from neo.datasets import DATASETS, DatasetSpec
 from neo.lake import catalog, engine, layout, manifest
 from neo.lake.catalog import lit, q
-from neo.lake.writer import ParquetWriter
 
 log = logging.getLogger("neo.compact")
 TEMP_PREFIX = ".compact-"
@@ -71,17 +70,12 @@ def compact(
     specs: Iterable[DatasetSpec] | None = None,
     on_partition: Callable[[str, PartitionResult], None] | None = None,
 ) -> list[CompactResult]:
-    """Compact the given datasets (default: all), one after the other.
-
-    metadata.db is synced before, so that its views list the generation each compaction starts (see
-    manifest.py), and after, so that new connections read the compacted files.
-    """
+    """Compact the given datasets (default: all), one after the other; then sync metadata.db, so
+    that new connections read the compacted files."""
     lake = settings.lake_dir
     todo = [
         (spec, _has_fresh(lake, spec, manifest.read(lake, spec).state)) for spec in specs or DATASETS.values()
     ]
-    if any(fresh for _, fresh in todo):
-        catalog.sync(settings)
     results: list[CompactResult] = []
     try:
         for spec, fresh in todo:
@@ -95,7 +89,7 @@ def compact(
 
 
 def _has_fresh(lake: Path, spec: DatasetSpec, state: manifest.State) -> bool:
-    return bool(manifest.fresh_files(lake, spec, range(state.fresh_from, state.generation + 1)))
+    return bool(manifest.fresh(lake, spec, state.live_generations()))
 
 
 def _compact_dataset(
@@ -111,21 +105,19 @@ def _compact_dataset(
             before = m.state
             if not _has_fresh(lake, spec, before):
                 return result
-            # Every reader that sees the new state lists generation + 2: its placeholder must exist
-            # first, or a query reading the manifest right after the bump fails on an empty glob.
-            ParquetWriter(lake, settings.home / "rejected", fsync=settings.fsync).ensure_placeholder(
-                spec, before.generation + 2
-            )
             m = manifest.new_generation(lake, spec, m)
             older = range(before.fresh_from, m.state.generation)
             version = m.state.version + 1  # the version the commit will have: names the new files
-            kept = list(before.compacted)
+            base = layout.dataset_dir(lake, spec)
+            # Files listed yet gone from disk (manifest.Live.lost) are forgotten here: the views
+            # already leave them out, and the planner refills what they held.
+            kept = [f for f in before.compacted if (base / f.rel).exists()]
             token = secrets.token_hex(4)
+            fresh_paths = [p for p in manifest.fresh_files(lake, spec, older) if p.exists()]
             with _engine(settings) as run:
-                for directory, fresh in _by_partition(manifest.fresh_files(lake, spec, older)).items():
-                    base = layout.dataset_dir(lake, spec)
-                    replaced = [rel for rel in kept if (base / rel).parent == directory]
-                    inputs = [base / rel for rel in replaced] + fresh
+                for directory, fresh in _by_partition(fresh_paths).items():
+                    replaced = [f for f in kept if (base / f.rel).parent == directory]
+                    inputs = [base / f.rel for f in replaced] + fresh
                     outputs = _merge(
                         run,
                         spec,
@@ -136,25 +128,65 @@ def _compact_dataset(
                         settings.compact_file_mb,
                         settings.compact_memory_bytes,
                     )
-                    kept = [rel for rel in kept if rel not in replaced]
-                    kept += [p.relative_to(base).as_posix() for p in outputs]
+                    kept = [f for f in kept if f not in replaced]
+                    made = [described(p, base, spec) for p in outputs]
+                    kept += made
                     part = PartitionResult(
                         directory.name if directory != base else "",
                         len(inputs),
                         len(outputs),
-                        sum(pq.read_metadata(p).num_rows for p in outputs),
+                        sum(f.rows or 0 for f in made),
                     )
                     result.partitions.append(part)
                     if on_partition is not None:
                         on_partition(spec.name, part)
-            manifest.commit(
-                lake, spec, m, replace(m.state, fresh_from=m.state.generation, compacted=tuple(sorted(kept)))
-            )
+            done = replace(m.state, fresh_from=m.state.generation, compacted=tuple(sorted(kept, key=_rel)))
+            manifest.commit(lake, spec, m, done)
     except manifest.Busy:
         result.skipped = manifest.BUSY
     finally:
         result.seconds = time.perf_counter() - started
     return result
+
+
+def _rel(f: manifest.LiveFile) -> str:
+    return f.rel
+
+
+def described(path: Path, base: Path, spec: DatasetSpec) -> manifest.LiveFile:
+    """A compacted file as the manifest lists it: rows, newest download and box, from the footer's
+    statistics (no data is read). A missing statistic leaves the box unknown, which only costs
+    the views a window, never a wrong answer."""
+    meta = pq.read_metadata(path)
+    names = meta.schema.to_arrow_schema().names
+
+    def bounds(column: str) -> tuple[Any, Any, bool] | None:
+        j = names.index(column)
+        lo = hi = None
+        nulls = False
+        for i in range(meta.num_row_groups):
+            stats = meta.row_group(i).column(j).statistics
+            if stats is None or not stats.has_min_max:
+                if meta.row_group(i).num_rows:
+                    return None
+                continue
+            lo = stats.min if lo is None else min(lo, stats.min)
+            hi = stats.max if hi is None else max(hi, stats.max)
+            nulls = nulls or not stats.has_null_count or stats.null_count > 0
+        return (lo, hi, nulls) if lo is not None else None
+
+    fetched = bounds(layout.FETCHED_AT)
+    fetched_at = fetched[1].astimezone(UTC).isoformat() if fetched else None
+    box = None
+    dates = bounds(spec.date_column) if spec.date_column else None
+    if dates is not None:
+        first = next((k for k in spec.key if k != spec.date_column), None)
+        keys = None
+        if first is not None and pa.types.is_string(spec.schema.field(first).type):
+            found = bounds(first)
+            keys = (found[0], found[1]) if found and not found[2] else None
+        box = manifest.Box((str(dates[0]), str(dates[1])), keys)
+    return manifest.LiveFile(path.relative_to(base).as_posix(), meta.num_rows, fetched_at, box)
 
 
 def _by_partition(files: list[Path]) -> dict[Path, list[Path]]:

@@ -54,7 +54,7 @@ def connect(
     }
     con = duckdb.connect(str(database) if database else ":memory:", read_only=read_only, config=options)
     if cache_files:
-        con.execute("SET parquet_metadata_cache = true")
+        con.execute("SET GLOBAL parquet_metadata_cache = true")  # for its cursors too
     return con
 
 

@@ -1,7 +1,7 @@
 """`neo verify`: checks of the lake on its own.
 
-Without --legacy, checks of the lake itself: every live file is readable to the last value and has
-exactly the declared schema; the view shows each key once; no key has two different rows with the
+Without --legacy, checks of the lake itself: every live file is on disk, readable to the last value
+and has exactly the declared schema; the view shows each key once; no key has two different rows with the
 same download time (the view would pick one at random); no dates are missing against the trade
 calendar (the gap rule of `neo status`).
 """
@@ -23,7 +23,7 @@ from neo.core.config import Settings
 from neo.core.errors import first_line
 from neo.datasets import DATASETS, DatasetSpec, get
 from neo.lake import engine, layout, manifest
-from neo.lake.catalog import dataset_view, ensure_placeholders, q, read_files
+from neo.lake.catalog import dataset_view, q, read_files
 from neo.pipeline.planner import Planner
 from neo.status import missing
 from neo.strategies import for_spec
@@ -60,7 +60,6 @@ def check_lake(
     """Check every dataset (or `datasets`) of the lake; `on_file` is told of each file read."""
     settings = container.settings
     specs = [get(d) for d in dict.fromkeys(datasets)] if datasets else list(DATASETS.values())
-    ensure_placeholders(settings)
     calendar: list[date] | None
     try:
         calendar = Planner(settings, container.ledger).calendar()
@@ -84,8 +83,15 @@ def _check_files(
     settings: Settings, spec: DatasetSpec, health: DatasetHealth, on_file: Callable[[Path], None] | None
 ) -> None:
     expected = layout.file_schema(spec)
-    files = manifest.live_files(settings.lake_dir, spec)
-    health.files = len(files)
+    live = manifest.live(settings.lake_dir, spec)
+    base = layout.dataset_dir(settings.lake_dir, spec)
+    files = [base / f.rel for f in live.files]
+    health.files = len(files) + len(live.lost)
+    gone = (
+        "listed as live but gone from disk: its rows read as missing "
+        "(`neo download` fills the gap, `neo compact` forgets the file)"
+    )
+    health.bad_files += [(base / f.rel, gone) for f in live.lost]
     for path in files:
         problem = _check_file(path, expected)
         if problem:

@@ -2,19 +2,20 @@
 
     parquet/<dataset>/year=YYYY/g<gen>-<stamp>-<batch>.parquet   fresh files, written by ingestion
     parquet/<dataset>/year=YYYY/c<version>-<token>-<n>.parquet   compacted files, written by compaction
-    parquet/<dataset>/g<gen>-placeholder.parquet                 zero rows, the declared schema: keeps
-                                                                 each generation's glob matching
-    parquet/<dataset>/_manifest.json                             which files are live (see manifest.py)
+    parquet/<dataset>/_manifest.json                             the state: compacted files, generations
+    parquet/<dataset>/_fresh/g<gen>.jsonl                        the fresh files of each generation
+                                                                 (see manifest.py)
 
-Snapshots (no date column) have no year=YYYY level. Temporary files start with a dot, so no
-reader's glob ever matches them. Every file carries FETCHED_AT, when its rows were downloaded:
-views keep the newest row per key.
+Snapshots (no date column) have no year=YYYY level. Temporary files start with a dot. Every file
+carries FETCHED_AT, when its rows were downloaded: views keep the newest row per key.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -27,7 +28,7 @@ FETCHED_AT_TYPE = pa.timestamp("us", tz="UTC")
 GEN_DIGITS = 8
 _FRESH = re.compile(rf"^g(\d{{{GEN_DIGITS}}})-")
 _OURS = re.compile(rf"^[gc]\d{{{GEN_DIGITS}}}-.*\.parquet$")
-PLACEHOLDER_SUFFIX = "-placeholder.parquet"
+PLACEHOLDER_SUFFIX = "-placeholder.parquet"  # zero-row files older versions kept for their globs
 
 
 def is_snapshot(spec: DatasetSpec) -> bool:
@@ -58,15 +59,6 @@ def fresh_name(generation: int, fetched_at: datetime, batch_id: str) -> str:
     return f"g{generation:0{GEN_DIGITS}d}-{fetched_at:%Y%m%dT%H%M%S%f}-{batch_id}.parquet"
 
 
-def placeholder_name(generation: int) -> str:
-    return f"g{generation:0{GEN_DIGITS}d}{PLACEHOLDER_SUFFIX}"
-
-
-def generation_glob(lake: Path, spec: DatasetSpec, generation: int) -> str:
-    """Absolute glob of every fresh file of one generation, its placeholder included."""
-    return str(dataset_dir(lake.resolve(), spec) / "**" / f"g{generation:0{GEN_DIGITS}d}-*.parquet")
-
-
 def generation_of(path: Path) -> int | None:
     """The generation of a fresh file (or placeholder); None for any other file."""
     m = _FRESH.match(path.name)
@@ -79,6 +71,7 @@ def is_neo_file(path: Path) -> bool:
 
 
 def is_placeholder(path: Path) -> bool:
+    """A zero-row file of an older neo; nothing reads it, vacuum deletes it."""
     return path.name.endswith(PLACEHOLDER_SUFFIX)
 
 
@@ -87,7 +80,8 @@ def compacted_name(version: int, token: str, n: int) -> str:
 
 
 def temp_path(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    """Unique per process and thread: two threads may replace the same file (a retried batch)."""
+    return final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident() % 10**8:08d}.tmp")
 
 
 def rejected_name(fetched_at: datetime, batch_id: str) -> str:
@@ -101,3 +95,28 @@ def fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def replace_atomically(final: Path, write: Callable[[Path], object], *, durable: bool = True) -> None:
+    """The one way neo replaces a file: `write` it under a temporary name in the same directory,
+    fsync it, rename it over `final`, fsync the directory. Readers see the old file or the whole
+    new one, never part of it; a crash leaves at most a temporary file (vacuum clears it).
+    `durable=False` skips the fsyncs: still atomic for readers and killed processes, not for a
+    power loss."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(final)
+    try:
+        write(tmp)
+        if durable:
+            fsync(tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        fsync(final.parent)
+
+
+def write_atomically(final: Path, data: bytes, *, durable: bool = True) -> None:
+    """`replace_atomically` with these bytes."""
+    replace_atomically(final, lambda tmp: tmp.write_bytes(data), durable=durable)

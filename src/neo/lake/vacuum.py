@@ -2,8 +2,9 @@
 
 A file is kept while any manifest state that was current within the grace period refers to it:
 queries running that long ago, and connections opened then (their views list that state's
-files), keep working. Everything else in a dataset directory is deleted: superseded fresh and
-compacted files, and the output of a compaction that crashed before its commit. Vacuum holds the
+files), keep working. Everything else neo wrote in a dataset directory is deleted: superseded
+fresh and compacted files, the output of a compaction that crashed before its commit, the records
+of generations no such state lists, and the zero-row placeholder files older versions kept. Vacuum holds the
 dataset's maintenance lock, so no compaction is writing meanwhile, and syncs metadata.db first, so
 new connections never list a deleted file.
 
@@ -67,16 +68,25 @@ def vacuum_dataset(settings: Settings, spec: DatasetSpec, cutoff: datetime) -> V
                 if not layout.is_neo_file(path):
                     result.foreign.append(path)
                     continue
-                if not any(state.refers_to(rel) for state in in_use):
+                if layout.is_placeholder(path) or not any(state.refers_to(rel) for state in in_use):
                     result.bytes += path.stat().st_size
                     path.unlink()
                     result.files += 1
+            oldest = min(state.fresh_from for state in in_use)
+            records = manifest.fresh_dir(lake, spec)
+            for record in sorted(records.glob("g*.jsonl")) if records.exists() else []:
+                gen = record.stem[1:]
+                if gen.isdigit() and int(gen) < oldest:
+                    record.unlink()
             for path in list(base.rglob(".*")):
                 if path.name.startswith(TEMP_PREFIX):  # a crashed compaction's staging directory
                     shutil.rmtree(path, ignore_errors=True)
                     result.temps += 1
                 elif path.name.endswith(".tmp") and _stale(path):
-                    path.unlink(missing_ok=True)
+                    if path.is_dir():  # a record directory a crashed process was building
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
                     result.temps += 1
             retired = [r for r in m.retired if r.until > cutoff]
             if retired != m.retired:

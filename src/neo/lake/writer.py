@@ -3,17 +3,17 @@
 Every batch is cast to its dataset's declared schema (so any engine reads the union of the files
 without casts), sorted by the dataset's key, split by the year of its date column and written as
 `g<generation>-<stamp>-<batch>.parquet` through a temporary name, fsync and rename: a reader sees a
-whole file or none. A retried batch keeps its batch id and so its file names, and replaces its own
-files rather than adding a second copy (a copy in an older generation holds the same rows with the
-same download time, which the views and compaction count once). A reply that cannot be cast is
-kept under `rejected/<dataset>/` by `reject`, with the request and the reason.
+whole file or none. Then each file is registered in the dataset's manifest (manifest.register)
+with its row count and box, which is what makes it live: views list registered files by name. A
+retried batch keeps its batch id and so its file names, and replaces its own files rather than
+adding a second copy (a copy in an older generation holds the same rows with the same download
+time, which the views and compaction count once). A reply that cannot be cast is kept under
+`rejected/<dataset>/` by `reject`, with the request and the reason.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,7 +45,6 @@ class ParquetWriter:
         self.lake = lake
         self.rejected = rejected
         self.fsync = fsync
-        self._placed: set[tuple[str, int]] = set()
 
     def write(
         self, table: pa.Table, spec: DatasetSpec, *, batch_id: str, fetched_at: datetime
@@ -57,13 +56,18 @@ class ParquetWriter:
         typed = typed.append_column(pa.field(layout.FETCHED_AT, layout.FETCHED_AT_TYPE), stamp)
         result = WriteResult(spec.name)
         parts = self._partitions(typed, spec)
+        base = layout.dataset_dir(self.lake, spec)
         with manifest.writing(self.lake, spec) as generation:
             name = layout.fresh_name(generation, fetched_at, batch_id)
+            written = []
             for year, part in parts:
                 path = layout.partition_dir(self.lake, spec, year) / name
                 self.write_file(_sorted(part, spec.key), path)
                 result.files.append(path)
                 result.rows += part.num_rows
+                rel = path.relative_to(base).as_posix()
+                written.append(manifest.LiveFile(rel, part.num_rows, fetched_at.isoformat(), box(part, spec)))
+            manifest.register(self.lake, spec, generation, written)
         return result
 
     def _partitions(self, table: pa.Table, spec: DatasetSpec) -> list[tuple[int | None, pa.Table]]:
@@ -81,37 +85,13 @@ class ParquetWriter:
 
     def write_file(self, table: pa.Table, path: Path) -> None:
         # A path, not a Python file object: pyarrow then writes natively, without the GIL per write.
-        self._atomically(
+        layout.replace_atomically(
             path,
             lambda tmp: pq.write_table(
                 table, str(tmp), compression=COMPRESSION, use_dictionary=dictionary_columns(table.schema)
             ),
+            durable=self.fsync,
         )
-
-    def _atomically(self, path: Path, write: Callable[[Path], object]) -> None:
-        """`write` the file under a temporary name, fsync it, rename it into place, fsync the
-        directory: readers see the whole file or none."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = layout.temp_path(path)
-        try:
-            write(tmp)
-            if self.fsync:
-                layout.fsync(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        if self.fsync:
-            layout.fsync(path.parent)
-
-    def ensure_placeholder(self, spec: DatasetSpec, generation: int) -> None:
-        """A zero-row file with the declared schema, so the generation's glob always matches."""
-        if (spec.name, generation) in self._placed:
-            return
-        path = layout.dataset_dir(self.lake, spec) / layout.placeholder_name(generation)
-        if not path.exists():
-            self.write_file(layout.file_schema(spec).empty_table(), path)
-        self._placed.add((spec.name, generation))
 
     def reject(
         self,
@@ -137,9 +117,27 @@ class ParquetWriter:
             "items": [list(row.values()) for row in table.to_pylist()],
         }
         data = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
-        self._atomically(path, lambda tmp: tmp.write_bytes(data))
+        layout.write_atomically(path, data, durable=self.fsync)
         log.error("%s %s: the reply could not be typed; kept in %s", spec.name, request, path)
         return path
+
+
+def box(table: pa.Table, spec: DatasetSpec) -> manifest.Box | None:
+    """The range of the rows on the date column and the first other key column (manifest.Box);
+    None for a dataset without dates, or rows without them."""
+    if spec.date_column is None or table.num_rows == 0:
+        return None
+    dates = pc.min_max(table.column(spec.date_column)).as_py()
+    if dates["min"] is None:
+        return None
+    first = next((k for k in spec.key if k != spec.date_column), None)
+    keys = None
+    if first is not None and pa.types.is_string(table.schema.field(first).type):
+        column = table.column(first)
+        bounds = pc.min_max(column).as_py()
+        if column.null_count == 0 and bounds["min"] is not None:
+            keys = (bounds["min"], bounds["max"])
+    return manifest.Box((str(dates["min"]), str(dates["max"])), keys)
 
 
 def dictionary_columns(schema: pa.Schema) -> list[str]:

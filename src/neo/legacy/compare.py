@@ -25,7 +25,7 @@ from rich.table import Table
 from neo.core.config import Settings
 from neo.datasets import DatasetSpec
 from neo.lake import engine
-from neo.lake.catalog import dataset_view, ensure_placeholders
+from neo.lake.catalog import dataset_view
 from neo.legacy.source import (
     LegacyTable,
     attach,
@@ -144,7 +144,6 @@ def compare_legacy(
         attach(con, legacy)
         mapping = find_tables(con, settings, datasets)
         report = LegacyReport(legacy, unknown_tables=mapping.unknown, absent=mapping.absent)
-        ensure_placeholders(settings)
         for table in mapping.tables:
             if on_dataset:
                 on_dataset(table.spec.name)

@@ -254,7 +254,7 @@ def migrate(
         run = _Run(con, state, container, writer or container.writer, source, fetched_at, piece_values)
         run.all(mapping.tables, result, console or Console(stderr=True))
     if result.written:
-        sync(settings)  # metadata.db for analysts; the views already list the new files
+        sync(settings)  # metadata.db lists the new files from now on (neo's own reads already did)
     return result
 
 

@@ -4,6 +4,7 @@
     slow   store(dataset, params, batch)   cleans, types and writes Parquet, then marks the ledger
            failed(dataset, params, error)  records a request that cannot succeed (yet)
     maint  sync()                          rebuilds metadata.db; also periodic, every `sync_minutes`
+                                           (writes are published without it: catalog.Publisher)
            maintain()                      compacts and vacuums the lake; also periodic, `compact_cron`
 
 Where the queues live follows `queue_url` (backends.py): embedded, one SQLite file under the data
@@ -172,6 +173,7 @@ class QueuedPipeline:
             c.ledger.failed(dataset, params, f"unexpected {type(exc).__name__}: {first_line(str(exc))}")
             return
         c.ledger.done(dataset, params, result.stats.rows_out)  # only now: the files are durable
+        c.publisher.changed()  # metadata.db lists the files from its next sync
         with self._cpu_lock:
             self.cpu["process"] += result.process_cpu
             self.cpu["write"] += result.write_cpu

@@ -196,8 +196,10 @@ def download(
     if pipeline.fatal is not None:
         raise pipeline.fatal
     compacted: list[CompactResult] = []
+    container.publisher.flush()  # what was written is in metadata.db when the command returns
     if not interrupted:
-        sync(s)
+        if not s.metadata_db.exists():
+            sync(s)
         if todo := due(s, [get(n) for n in datasets] if datasets else None):
             names = ", ".join(spec.name for spec in todo)
             many = s.compact_after_files

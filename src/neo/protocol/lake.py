@@ -9,8 +9,8 @@ parameters, never spliced into the SQL. Dates go out as 'YYYYMMDD' text, NaN and
 integers as integers. Order is newest first on the API's date column, then the dataset's key, so
 that limit/offset pages of the same request never overlap.
 
-`Lake` keeps the views in an in-memory DuckDB database and rebuilds them when a manifest changes
-(compaction replaced files); each thread queries through its own cursor.
+`Lake` keeps the views in an in-memory DuckDB database and rebuilds them when the lake's live files
+change (a file registered, a compaction committed); each thread queries through its own cursor.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import pyarrow as pa
 
 from neo.core.config import Settings
 from neo.datasets import DATASETS, DatasetSpec, spec_for_api
-from neo.lake import layout, manifest
-from neo.lake.catalog import open_lake, sources
+from neo.lake import manifest
+from neo.lake.catalog import open_lake
 from neo.lake.engine import q
 from neo.protocol.core import Filter, Page, Query
 
@@ -59,9 +59,10 @@ def _stamp(path: str) -> tuple[int, int, int]:
 class Lake:
     """The lake's views in an in-memory DuckDB, rebuilt when the lake changes; a cursor per thread.
 
-    `signature()` changes whenever a manifest (compaction, new generation) or the ledger (a
-    download finished) does: a few stat calls, cheap enough to check on every request; within
-    `pinned()` a thread sees the one taken on entry."""
+    `signature()` changes whenever the live files do (a manifest: compaction, new generation; a
+    generation's record: a file registered) or the ledger does (a request done or failed): a few
+    stat calls, cheap enough to check on every request; within `pinned()` a thread sees the one
+    taken on entry."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -69,20 +70,33 @@ class Lake:
         self._local = threading.local()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._views_sig: Signature | None = None
-        self._relations: dict[str, tuple[Signature, str]] = {}
         ledger = settings.state_dir / "ledger.sqlite"
-        self._ledger_files = (ledger, ledger.with_name(ledger.name + "-wal"))
+        self._ledger_files = [str(ledger), str(ledger.with_name(ledger.name + "-wal"))]
         self._manifests = [str(manifest.path(settings.lake_dir, spec)) for spec in DATASETS.values()]
-        self._watched = [*self._manifests, *map(str, self._ledger_files)]
+        self._records: tuple[Signature, list[str]] = ((), [])
+
+    def _current_records(self, manifests: Signature) -> list[str]:
+        """The record each dataset registers new files in: its current generation's, which the
+        manifests say (earlier generations' records no longer grow)."""
+        if self._records[0] != manifests:
+            lake = self.settings.lake_dir
+            paths = [
+                str(manifest.record_path(lake, spec, manifest.read(lake, spec).state.generation))
+                for spec in DATASETS.values()
+            ]
+            self._records = (manifests, paths)
+        return self._records[1]
 
     def views_signature(self) -> Signature:
-        return self.signature()[: len(self._manifests)]
+        return self.signature()[: 2 * len(self._manifests)]
 
     def signature(self) -> Signature:
         pinned: Signature | None = getattr(self._local, "pinned", None)
         if pinned is not None:
             return pinned
-        return tuple(_stamp(p) for p in self._watched)
+        manifests = tuple(_stamp(p) for p in self._manifests)
+        records = tuple(_stamp(p) for p in self._current_records(manifests))
+        return manifests + records + tuple(_stamp(p) for p in self._ledger_files)
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[None]:
@@ -121,24 +135,9 @@ class Lake:
         return self.cursor().execute(sql, params).fetchnumpy()  # type: ignore[no-any-return]
 
     def relation(self, spec: DatasetSpec) -> str:
-        """What to read `spec` from: its view, or, while it has compacted files and no fresh ones,
-        those files directly (they hold each key once, so the view's latest-wins step has nothing
-        to do, yet costs a few milliseconds per query). Decided again when the lake changes."""
-        sig = self.signature()
-        with self._lock:
-            hit = self._relations.get(spec.name)
-            if hit is not None and hit[0] == sig:
-                return hit[1]
-        rel = q(spec.name)
-        if not layout.is_snapshot(spec):
-            state = manifest.read(self.settings.lake_dir, spec).state
-            if state.compacted and not manifest.fresh_files(
-                self.settings.lake_dir, spec, state.view_generations()
-            ):
-                rel = sources(self.settings.lake_dir, spec)[0] or rel
-        with self._lock:
-            self._relations[spec.name] = (sig, rel)
-        return rel
+        """What to read `spec` from: its view, which reads files as they are where no key can
+        repeat (catalog.dataset_view)."""
+        return q(spec.name)
 
     def close(self) -> None:
         with self._lock:

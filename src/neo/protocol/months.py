@@ -30,7 +30,6 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,7 +39,7 @@ import pyarrow.compute as pc
 
 from neo.datasets import DatasetSpec
 from neo.lake import layout, manifest
-from neo.lake.catalog import read_paths
+from neo.lake.catalog import relation
 from neo.lake.engine import q
 from neo.protocol.core import EncodedPage, Query
 from neo.protocol.lake import Lake, order_keys, parse_ymd
@@ -204,20 +203,20 @@ class Months:
     # -- months -----------------------------------------------------------------------------------
 
     def _stamp(self, spec: DatasetSpec, year: int) -> Hashable:
-        """What the dataset's rows of `year` are read from: its manifest and the files of its year
-        partition, by name and inode (a file replaced under its name has a new inode)."""
+        """What the dataset's rows of `year` are read from: its live files of that year, by name
+        and inode (a file replaced under its name has a new inode), and which of them may share
+        keys (those are read through the view's latest-wins window)."""
         lake = self.lake.settings.lake_dir
-        try:
-            st = os.stat(manifest.path(lake, spec))
-            ours: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_ino, st.st_size)
-        except FileNotFoundError:
-            ours = None
+        live = manifest.live(lake, spec)
+        prefix = f"year={year}/"
+        names = {f.rel[len(prefix) :] for f in live.files if f.rel.startswith(prefix)}
         try:
             with os.scandir(layout.partition_dir(lake, spec, year)) as it:
-                files = frozenset((e.name, e.inode()) for e in it if not e.name.startswith("."))
+                files = frozenset((e.name, e.inode()) for e in it if e.name in names)
         except FileNotFoundError:
             files = frozenset()
-        return (ours, files)
+        contested = frozenset(rel for rel in live.contested() if rel.startswith(prefix))
+        return (files, contested)
 
     def _rows_before(self, spec: DatasetSpec, plan: _Plan, ym: YearMonth, stamp: Hashable) -> int | None:
         """How many rows of a month the plan wants, when that is known without the month: a plan
@@ -269,24 +268,20 @@ class Months:
         return _month(spec, _sorted(table, keys), stamp)
 
     def _relation(self, spec: DatasetSpec, year: int) -> str | None:
-        """What to read a month of `year` from: the compacted files of that year while the year
-        has no fresh files (they hold each key once), else the dataset's view (latest wins).
-        Decided after the stamp was taken, so what is read is at least as new as the stamp."""
+        """What to read a month of `year` from: that year's live files while none of them may share
+        a key with another file (as the view reads them, without its other years), else the
+        dataset's view (latest wins). Decided after the stamp was taken, so what is read is at
+        least as new as the stamp."""
         lake = self.lake.settings.lake_dir
-        state = manifest.read(lake, spec).state
-        live = state.view_generations()
-        try:
-            names = os.listdir(layout.partition_dir(lake, spec, year))
-        except FileNotFoundError:
-            return None
-        for name in names:
-            path = Path(name)
-            if layout.generation_of(path) in live and not layout.is_placeholder(path):
-                return q(spec.name)
+        live = manifest.live(lake, spec)
         prefix = f"year={year}/"
-        base = layout.dataset_dir(lake.resolve(), spec)
-        compacted = [str(base / rel) for rel in state.compacted if rel.startswith(prefix)]
-        return read_paths(compacted) if compacted else None
+        files = [f for f in live.files if f.rel.startswith(prefix)]
+        if not files:
+            return None
+        contested = live.contested()
+        if any(f.rel in contested for f in files):
+            return q(spec.name)
+        return relation(lake, spec, files)
 
     def _evict(self) -> None:
         while self.size > self.limit and self._entries:  # a request using a month dropped keeps it
