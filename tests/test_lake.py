@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,10 +19,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import neo
+from neo.app import AppContainer
 from neo.core.config import Settings
 from neo.core.errors import SchemaError
 from neo.datasets import get
-from neo.lake import layout
+from neo.lake import layout, manifest
 from neo.lake.catalog import open_lake, sync
 from neo.lake.query import QueryError, run
 from neo.lake.writer import ParquetWriter
@@ -400,3 +402,25 @@ def test_neo_connect_caches_parquet_footers_yet_reads_a_file_written_again(setti
     two = pa.table({"ts_code": ["A", "B"], "trade_date": ["20240102"] * 2, "close": [1.5, 2.0]})
     writer.write(two, DAILY, batch_id="retried", fetched_at=at)  # same name, other footer
     assert con.sql("SELECT ts_code, close FROM daily ORDER BY ts_code").fetchall() == [("A", 1.5), ("B", 2.0)]
+
+
+def test_a_lake_from_an_older_neo_is_read_and_its_files_recorded(settings_home: Settings) -> None:
+    """Older versions listed fresh files by generation alone, with no record: readers list them
+    the old way, and the first writer records them before it writes."""
+    at = datetime(2024, 1, 3, tzinfo=UTC)
+    old = pa.table({"ts_code": ["A", "B"], "trade_date": ["20240102"] * 2, "close": [1.0, 2.0]})
+    write(settings_home, old, at=at - timedelta(days=1))
+    shutil.rmtree(manifest.fresh_dir(settings_home.lake_dir, DAILY))  # as an older neo left it
+    (settings_home.lake_dir / "daily" / layout.PLACEHOLDER_SUFFIX.join(["g00000002", ""])).write_bytes(b"")
+    daily = "SELECT ts_code, close FROM daily ORDER BY 1"
+    assert open_lake(settings_home).sql(daily).fetchall() == [("A", 1.0), ("B", 2.0)]
+    with AppContainer(settings_home) as c:
+        c.writer.write(
+            pa.table({"ts_code": ["B"], "trade_date": ["20240102"], "close": [2.5]}),
+            DAILY,
+            batch_id="newer",
+            fetched_at=at,
+        )
+    recorded = manifest.live(settings_home.lake_dir, DAILY).fresh
+    assert len(recorded) == 2 and recorded[0].box is None  # the old file: recorded, box unknown
+    assert open_lake(settings_home).sql(daily).fetchall() == [("A", 1.0), ("B", 2.5)]

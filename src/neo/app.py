@@ -6,6 +6,8 @@ from functools import cached_property
 
 from neo.core.config import Settings, load_settings
 from neo.core.errors import check_writable
+from neo.datasets import DATASETS
+from neo.lake import manifest
 from neo.lake.catalog import Publisher
 from neo.lake.writer import ParquetWriter
 from neo.pipeline.ledger import Ledger
@@ -30,6 +32,8 @@ class AppContainer:
     @cached_property
     def writer(self) -> ParquetWriter:
         s = self.settings
+        for spec in DATASETS.values():  # a lake from an older neo: its files recorded first
+            manifest.adopt(s.lake_dir, spec)
         return ParquetWriter(s.lake_dir, s.home / "rejected", fsync=s.fsync)
 
     @cached_property

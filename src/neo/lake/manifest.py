@@ -33,6 +33,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -271,15 +272,18 @@ def record_path(lake: Path, spec: DatasetSpec, generation: int) -> Path:
     return fresh_dir(lake, spec) / f"g{generation:0{layout.GEN_DIGITS}d}.jsonl"
 
 
-def register(lake: Path, spec: DatasetSpec, generation: int, files: list[LiveFile]) -> list[LiveFile]:
+def register(
+    lake: Path, spec: DatasetSpec, generation: int, files: list[LiveFile], *, durable: bool = True
+) -> list[LiveFile]:
     """Record fresh files written into `generation` (under `writing`), each with `overlaps` set
-    when its box meets a live file's; returns them as recorded. The files are durable already: a
-    file is registered only once it is whole, so a crash before this leaves an unlisted file for
-    vacuum, never a listed file that is partial or missing."""
+    when its box meets a live file's; returns them as recorded. The files are whole already, so a
+    crash before this leaves an unlisted file for vacuum, never a listed file that is partial or
+    missing. `durable` fsyncs the record (the writer's `fsync` setting)."""
     if not files:
         return []
     with _flock(layout.dataset_dir(lake, spec) / FRESH_LOCK, fcntl.LOCK_EX):
-        _adopt_unrecorded(lake, spec)
+        if not fresh_dir(lake, spec).exists():
+            _adopt(lake, spec, exclude={f.rel for f in files})
         index = _index_of(lake, spec)
         recorded = [replace(f, overlaps=index.meets(f)) for f in files]
         record = record_path(lake, spec, generation)
@@ -290,22 +294,35 @@ def register(lake: Path, spec: DatasetSpec, generation: int, files: list[LiveFil
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 lines = b"\n" + lines  # a crashed append left half a line: end it, it is skipped
             os.write(fd, lines)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
     return recorded
 
 
-def _adopt_unrecorded(lake: Path, spec: DatasetSpec) -> None:
-    """A lake written before fresh files were recorded lists them by their generation alone:
-    record them once (box unknown, so they go through the latest-wins window as they did then),
-    all at once by renaming the finished record directory into place."""
-    target = fresh_dir(lake, spec)
-    if target.exists():
+def adopt(lake: Path, spec: DatasetSpec) -> None:
+    """Record the fresh files of a lake written before fresh files were recorded (an older neo
+    listed them by generation alone). Writers call it before their first write (AppContainer), so
+    no file of theirs is mistaken for an old one."""
+    if fresh_dir(lake, spec).exists() or not layout.dataset_dir(lake, spec).exists():
         return
+    with _flock(layout.dataset_dir(lake, spec) / FRESH_LOCK, fcntl.LOCK_EX):
+        if not fresh_dir(lake, spec).exists():
+            _adopt(lake, spec, exclude=set())
+
+
+def _adopt(lake: Path, spec: DatasetSpec, exclude: set[str]) -> None:
+    """Under the record lock: record the unrecorded files (box unknown, so they go through the
+    latest-wins window as they did then), all at once by renaming the finished directory into
+    place; with none, just the empty directory."""
+    target = fresh_dir(lake, spec)
     stage = target.with_name(f".{FRESH_DIR}.{os.getpid()}.tmp")
-    stage.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
     for f in _unrecorded(lake, spec, read(lake, spec).state):
+        if f.rel in exclude:
+            continue
         gen = layout.generation_of(Path(f.rel)) or 0
         with open(stage / record_path(lake, spec, gen).name, "ab") as out:
             out.write(orjson.dumps(f.doc()) + b"\n")

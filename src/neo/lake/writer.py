@@ -67,7 +67,7 @@ class ParquetWriter:
                 result.rows += part.num_rows
                 rel = path.relative_to(base).as_posix()
                 written.append(manifest.LiveFile(rel, part.num_rows, fetched_at.isoformat(), box(part, spec)))
-            manifest.register(self.lake, spec, generation, written)
+            manifest.register(self.lake, spec, generation, written, durable=self.fsync)
         return result
 
     def _partitions(self, table: pa.Table, spec: DatasetSpec) -> list[tuple[int | None, pa.Table]]:
