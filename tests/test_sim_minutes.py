@@ -296,6 +296,15 @@ def test_errors_and_codes_without_bars(server: SimHTTPServer) -> None:
     for other in ("999999.SH", "510330.SH", "000001.SH"):
         assert items(s, "stk_mins", {"ts_code": other, "freq": "1min", "start_date": "2024-01-01"}) == []
     assert items(s, "stk_mins", {"ts_code": code, "freq": "5min", "start_date": "2024-01-01"})
+    # A known code over days without a bar (the Spring Festival holiday) has no rows either.
+    assert (
+        items(
+            s,
+            "stk_mins",
+            {"ts_code": code, "freq": "1min", "start_date": "2024-02-10", "end_date": "2024-02-17"},
+        )
+        == []
+    )
 
 
 def test_idx_mins_serves_index_daily_in_shares_and_yuan(server: SimHTTPServer) -> None:

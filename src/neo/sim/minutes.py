@@ -439,11 +439,11 @@ def _answer(market: Market, query: Query, api: str) -> Generated:
         msg = MSG_CHOICE.format(param="ts_code", allowed="one code", value=",".join(codes))
         raise ProtocolError(-1000, msg)
     found = [d for d in (daily_of(market, api, c) for c in sorted(set(codes))) if d is not None]
-    if not found:
-        return Generated(0, lambda start, stop: empty(api))
     s = market.state
     times = labels(freq, options.auction_row)
-    plan = _plan(s, found, times, *_window(market, query.params, options))
+    plan = _plan(s, found, times, *_window(market, query.params, options)) if found else None
+    if plan is None or len(plan.day) == 0:
+        return Generated(0, lambda start, stop: empty(api))
     # A day's rows interleave its codes, so a page is cut out of the whole days it touches.
     new_day = np.flatnonzero(np.r_[True, plan.day[1:] != plan.day[:-1]])
     day_offset = np.concatenate([[0], np.cumsum(np.add.reduceat(plan.stop - plan.first, new_day))])
