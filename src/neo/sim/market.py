@@ -11,7 +11,8 @@ keyed rngs, build-once cache). Each family of data is a generator module of plai
 state: ``universe`` (stock_basic, trade_cal, per-stock economics), ``bars`` (daily, adj_factor,
 daily_basic, weekly, monthly), ``statements`` (income, balancesheet, cashflow, fina_indicator),
 ``limits`` (the price-limit rule, IPO free days, ST spells), ``tradability`` (namechange, stk_limit,
-suspend_d, moneyflow).
+suspend_d, moneyflow), ``minutes`` (stk_mins, idx_mins: generated per request, never a whole
+frame; ``frame()`` refuses them).
 Each module declares the APIs it serves in ``DATASETS``; ``neo.sim.registry`` collects them, and
 both this facade and ``neo.sim.query`` read that one registry.
 

@@ -11,16 +11,20 @@ What a reply guarantees, for every (code, day) with a daily bar (``daily`` / ``i
   last price) and 15:00 is the auction (O=H=L=C = close). N-minute bars aggregate the 1min bars
   exactly (first open, last close, max high, min low, sums of vol and amount) with the 09:30 bar a
   row of its own at every freq: 5min 49 rows, 15min 17, 30min 9, 60min 5 (09:30, 10:30, 11:30,
-  14:00, 15:00). The 60min 09:30 row is a choice: MINUTES.md derives 4 or 5; one rule for every
-  freq is what V5's 5min check and every sample show, and a client must not assume otherwise.
+  14:00, 15:00). The 60min 09:30 row is a choice (MINUTES.md derives 4 or 5): the one rule known,
+  V5's 49 5min bars, applied to every freq, rather than a special case nobody has observed.
 - The day's first open is the daily open, its last close the daily close, max(high) and min(low)
   the daily high and low, exactly; so every price lies within the daily bar and the daily bar's
   limit-up/down rule (``neo.sim.limits``) holds intraday. Prices are on the daily bar's grid
   (0.01 for stocks, 0.0001 for indices).
 - sum(vol) = round(daily vol x 100) shares exactly (vol is an integer number of shares);
-  sum(amount) = round(daily amount x 1000, 2) CNY exactly whenever the bars' price ranges allow
-  it, which is every day whose high exceeds its low; on a day traded at a single price the sum is
-  vol x price, within 0.5 CNY of daily's amount (which is itself rounded to the yuan).
+  sum(amount) = daily amount x 1000 CNY exactly (to the fen) on every day traded at more than one
+  price; on a day traded at a single price it is vol x price, within 0.5 CNY of daily's amount
+  (which is itself rounded to the yuan). Exactness needs the day's average price amount / vol to
+  be one its bars can reach: it is for daily bars made as ``neo.sim.bars`` makes them (amount = vol
+  x (open + high + low + 2 close) / 5, at least 1,000 shares); an arbitrary daily bar, say one
+  averaging its high while opening and closing far below it, may get the nearest sum its bars
+  allow instead.
 - Stocks: every bar's amount (CNY, to the fen) lies within vol x low .. vol x high exactly. Index
   bars have no such bound: their vol and amount are the members' shares and CNY, whose ratio is an
   average share price, not the index level; amounts follow the volume.
@@ -173,8 +177,9 @@ def one_minute_bars(d: DayBars, rngs: list[np.random.Generator]) -> dict[str, np
     E = np.where(d.auction, BARS - 4, BARS - 1)
     sigma = 0.05 * span * (0.6 + 0.8 * u[:, 5])  # ticks per sqrt(minute)
 
-    # Path of 1min closes: a bridge from the open to the high and low (in random order, at two random minutes
-    # in [1, E - 1]) -> the end, which is the close, or near it when an auction sets the close.
+    # Path of 1min closes: a Brownian bridge from the open through the high and the low (in random
+    # order, at two distinct random minutes in [1, E - 1]) to the last continuous minute E, which
+    # closes at the close, or near it when a closing auction sets the close.
     t1 = 1 + np.floor(u[:, 0] * (E - 1)).astype(np.int64)
     t2 = 1 + (t1 + np.floor(u[:, 1] * (E - 2)).astype(np.int64)) % (E - 1)
     a, b = np.minimum(t1, t2), np.maximum(t1, t2)
@@ -195,12 +200,14 @@ def one_minute_bars(d: DayBars, rngs: list[np.random.Generator]) -> dict[str, np
     x = np.clip(np.rint(path), l_d[:, None], h_d[:, None]).astype(np.int64)
     x[d.auction, -1] = c_d[d.auction]
 
+    # How far each bar reaches above and below its open and close, in ticks (when it trades).
+    up, down = ((np.abs(z[:, k]) * (0.5 * sigma)[:, None]).astype(np.int64) for k in (2, 3))
+
     def ohlc(x: np.ndarray, moving: np.ndarray) -> tuple[np.ndarray, ...]:
         o = np.concatenate([o_d[:, None], x[:, :-1]], axis=1)
         o[d.auction, -1] = c_d[d.auction]  # the closing auction trades at one price
-        reach = (np.abs(z[:, 2:4]) * (0.5 * sigma)[:, None, None]).astype(np.int64) * moving[:, None]
-        hi = np.minimum(np.maximum(o, x) + reach[:, 0], h_d[:, None])
-        lo = np.maximum(np.minimum(o, x) - reach[:, 1], l_d[:, None])
+        hi = np.minimum(np.maximum(o, x) + up * moving, h_d[:, None])
+        lo = np.maximum(np.minimum(o, x) - down * moving, l_d[:, None])
         return o, hi, lo
 
     # Volume: the auctions' shares, then the continuous minutes by the tilted profile.
