@@ -55,6 +55,11 @@ Request semantics (the unverified points of MINUTES.md are ``MinuteOptions``):
   last ``default_days`` (10) calendar days up to the market's end (EXT, unverified; None: the whole
   range). Rows newest first (descending trade_time, then ts_code); the row cap (8000) returns the
   newest rows and limit/offset page the rest, as for every other API of the simulator.
+
+Measured with ``make bench-sim`` (1,000 stocks, 2024; three runs on the shared 2-core machine at
+load averages 5-10): the generator alone makes 0.7-1.5M 1min rows/s (a year of 1,000 stocks, 58M
+rows, in 39-86 s); one client thread gets 19-52 replies of 8,000 rows a second through HTTP (median
+29), where JSON and Python rows cost about as much as the generation.
 """
 
 from __future__ import annotations
