@@ -24,7 +24,16 @@ from neo.protocol.core import MSG_CHOICE
 from neo.protocol.rules import MINUTE_FREQS
 from neo.sim.bars import bars
 from neo.sim.market import Market
-from neo.sim.minutes import Daily, DayBars, MinuteOptions, daily_of, generate, labels, one_minute_bars
+from neo.sim.minutes import (
+    MSG_ONE_CODE,
+    Daily,
+    DayBars,
+    MinuteOptions,
+    daily_of,
+    generate,
+    labels,
+    one_minute_bars,
+)
 from neo.sim.server import MSG_PERMISSION, SimConfig, SimHTTPServer, running
 
 D = dt.date
@@ -291,7 +300,7 @@ def test_errors_and_codes_without_bars(server: SimHTTPServer) -> None:
             MSG_CHOICE.format(param="freq", allowed=allowed, value=bad),
         )
     two = call(s, "stk_mins", {"ts_code": f"{code},000001.SZ", "freq": "1min"})
-    assert two["code"] == -1000 and "ts_code" in two["msg"]
+    assert (two["code"], two["msg"]) == (-1000, MSG_ONE_CODE.format(value=f"{code},000001.SZ"))
     # Unknown codes, ETFs (the simulated market has none), an index code asked of stk_mins: no rows.
     for other in ("999999.SH", "510330.SH", "000001.SH"):
         assert items(s, "stk_mins", {"ts_code": other, "freq": "1min", "start_date": "2024-01-01"}) == []

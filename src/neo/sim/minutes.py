@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from neo.protocol.core import MSG_CHOICE, ProtocolError, Query, split_values
+from neo.protocol.core import ProtocolError, Query, split_values
 from neo.sim.bars import bars
 from neo.sim.state import Dataset, Frame, Generated, State, empty, obj, salt
 
@@ -79,6 +79,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATASETS",
+    "MSG_ONE_CODE",
     "Daily",
     "DayBars",
     "MinuteOptions",
@@ -89,6 +90,8 @@ __all__ = [
     "one_minute_bars",
 ]
 
+# The simulator's wording (code -1000, like a bad freq): no reply to a comma list is on record.
+MSG_ONE_CODE = "ts_code takes one code, not {value!r}"
 BARS = 241  # 1min bars a day: 09:30 + 120 + 120
 _J = np.arange(BARS)
 # The closing call auction (14:57-15:00): SZSE since 2006, SSE stocks since 2018-08-20 (MINUTES.md).
@@ -448,8 +451,7 @@ def _answer(market: Market, query: Query, api: str) -> Generated:
     freq = str(query.params["freq"])
     codes = split_values(query.params["ts_code"])
     if len(codes) > 1 and not options.multi_code:
-        msg = MSG_CHOICE.format(param="ts_code", allowed="one code", value=",".join(codes))
-        raise ProtocolError(-1000, msg)
+        raise ProtocolError(-1000, MSG_ONE_CODE.format(value=",".join(codes)))
     found = [d for d in (daily_of(market, api, c) for c in sorted(set(codes))) if d is not None]
     s = market.state
     times = labels(freq, options.auction_row)

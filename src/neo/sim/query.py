@@ -19,6 +19,7 @@ from neo.protocol.core import Filter, Page, Query
 from neo.protocol.rules import base_api, rule_for
 from neo.sim.market import Frame, Market
 from neo.sim.registry import lookup
+from neo.sim.state import Generated
 
 __all__ = [
     "SimSource",
@@ -110,11 +111,9 @@ def select(tables: Tables, api: str, params: dict[str, Any]) -> tuple[Frame, np.
 def select_query(tables: Tables, q: Query) -> tuple[Frame, np.ndarray]:
     """The rows of every page of `q`, newest first: the frame and its row indexes."""
     base = q.base
-    ds = lookup(base)
-    if ds is not None and ds.on_demand:
-        gen = ds.build(tables.market, q)
-        frame = gen.rows(0, gen.total)
-        return frame, np.arange(gen.total)
+    gen = _generated(tables, q)
+    if gen is not None:
+        return gen.rows(0, gen.total), np.arange(gen.total)
     if q.rule.per_period:
         periods = q.periods if q.periods is not None else tables.market.periods()
         frames, rows = [], []
@@ -131,13 +130,18 @@ def select_query(tables: Tables, q: Query) -> tuple[Frame, np.ndarray]:
 def page_query(tables: Tables, q: Query) -> tuple[Frame, np.ndarray, int]:
     """The page `q` asks for (offset, limit): the frame, the page's row indexes into it, and how
     many rows all pages hold."""
-    ds = lookup(q.base)
-    if ds is not None and ds.on_demand:
-        gen = ds.build(tables.market, q)
+    gen = _generated(tables, q)
+    if gen is not None:
         frame = gen.rows(q.offset, q.offset + q.limit)
-        return frame, np.arange(len(frame["ts_code"])), gen.total
+        return frame, np.arange(len(next(iter(frame.values())))), gen.total
     frame, rows = select_query(tables, q)
     return frame, rows[q.offset : q.offset + q.limit], len(rows)
+
+
+def _generated(tables: Tables, q: Query) -> Generated | None:
+    """The answer of an on-demand API (rows generated when asked for), None for a framed one."""
+    ds = lookup(q.base)
+    return ds.build(tables.market, q) if ds is not None and ds.on_demand else None  # type: ignore[return-value]
 
 
 def columns(frame: Frame, rows: np.ndarray, names: list[str] | tuple[str, ...]) -> list[np.ndarray]:

@@ -102,7 +102,7 @@ class Dataset:
     """
 
     api: str
-    build: Callable[..., Frame] | Callable[..., Generated]
+    build: Callable[..., Frame | Generated]
     eager: bool = False  # built when `neo sim serve` starts, so that the first calls are quick
     on_demand: bool = False
 
