@@ -110,15 +110,12 @@ def test_stock_minutes_follow_the_daily_bars(seed: int, pick: int, freq: str) ->
     # The limit-up/down rules of the daily bars hold intraday (IPO days without a limit have no
     # stk_limit row).
     limits = m.frame("stk_limit")
-    mine = limits["ts_code"] == code
-    cents = {d: (round(u * 100), round(dn * 100)) for d, u, dn in zip(
-        limits["trade_date"][mine], limits["up_limit"][mine], limits["down_limit"][mine], strict=True
-    )}  # fmt: skip
-    days = m.state.day_str[daily.t]
-    for k in range(len(days)):
-        if days[k] in cents:
-            up, down = cents[days[k]]
-            assert down <= one["low"][k].min() and one["high"][k].max() <= up
+    mine = np.flatnonzero(limits["ts_code"] == code)
+    t = np.searchsorted(m.state.day_str, limits["trade_date"][mine])
+    k = np.searchsorted(daily.t, t)
+    assert (daily.t[k] == t).all()
+    assert (one["high"][k].max(axis=1) <= np.rint(limits["up_limit"][mine] * 100)).all()
+    assert (one["low"][k].min(axis=1) >= np.rint(limits["down_limit"][mine] * 100)).all()
 
     # A day's bars are the same whatever else a request generates with it.
     k = pick % len(rows)
@@ -143,22 +140,20 @@ def test_closing_auction_by_exchange_and_date() -> None:
     m = market(SEEDS[0])
     tail = labels("1min").index("14:57:00")
     cutover = int(np.searchsorted(m.state.ords, D(2018, 8, 20).toordinal()))
-    seen = {"SH": False, "SZ": False}
-    for code in m.ts_codes:
-        exchange = code[-2:]
+    days_with, days_without = 0, 0
+    for code in (c for c in m.ts_codes if c.endswith((".SH", ".SZ"))):
         daily = daily_of(m, "stk_mins", code)
-        if exchange not in seen or daily is None or len(daily.t) == 0:
-            continue
+        assert daily is not None
         one = generate(m.state, daily, np.arange(len(daily.t)))
-        auction = (daily.t >= cutover) | (exchange == "SZ")
+        auction = (daily.t >= cutover) | code.endswith(".SZ")
         quiet = one["vol"][:, tail + 1 : tail + 3]
-        assert (quiet[auction] == 0).all()
+        assert (quiet[auction] == 0).all() and (quiet[~auction] > 0).all()
         for name in ("open", "high", "low", "close"):
             assert (one[name][auction, tail + 1 : tail + 3] == one["close"][auction, tail : tail + 1]).all()
             assert (one[name][auction, -1] == daily.bars.close[auction]).all()
-        assert (quiet[~auction] > 0).all()
-        seen[exchange] |= bool((~auction).any()) if exchange == "SH" else bool(auction.any())
-    assert seen == {"SH": True, "SZ": True}
+        days_with += int(auction.sum())
+        days_without += int((~auction).sum())
+    assert days_with > 0 and days_without > 0
 
 
 @settings(max_examples=60, deadline=None)
@@ -287,49 +282,43 @@ def test_the_row_cap_returns_the_newest_rows_and_offset_pages_on(server: SimHTTP
 
 
 def test_errors_and_codes_without_bars(server: SimHTTPServer) -> None:
-    s = server
-    code = a_stock(s)
-    no_code, no_freq = call(s, "stk_mins", {"freq": "1min"}), call(s, "stk_mins", {"ts_code": code})
+    code = a_stock(server)
+    no_code, no_freq = call(server, "stk_mins", {"freq": "1min"}), call(server, "stk_mins", {"ts_code": code})
     assert (no_code["code"], no_code["msg"], no_code["data"]) == (40101, "ts_code required", None)
     assert (no_freq["code"], no_freq["msg"], no_freq["data"]) == (40101, "freq required", None)
     for bad in ("1MIN", "60", "2min", "1d"):
-        reply = call(s, "stk_mins", {"ts_code": code, "freq": bad})
+        reply = call(server, "stk_mins", {"ts_code": code, "freq": bad})
         allowed = ", ".join(MINUTE_FREQS)
         assert (reply["code"], reply["msg"]) == (
             -1000,
             MSG_CHOICE.format(param="freq", allowed=allowed, value=bad),
         )
-    two = call(s, "stk_mins", {"ts_code": f"{code},000001.SZ", "freq": "1min"})
+    two = call(server, "stk_mins", {"ts_code": f"{code},000001.SZ", "freq": "1min"})
     assert (two["code"], two["msg"]) == (-1000, MSG_ONE_CODE.format(value=f"{code},000001.SZ"))
     # Unknown codes, ETFs (the simulated market has none), an index code asked of stk_mins: no rows.
     for other in ("999999.SH", "510330.SH", "000001.SH"):
-        assert items(s, "stk_mins", {"ts_code": other, "freq": "1min", "start_date": "2024-01-01"}) == []
-    assert items(s, "stk_mins", {"ts_code": code, "freq": "5min", "start_date": "2024-01-01"})
+        assert items(server, "stk_mins", {"ts_code": other, "freq": "1min", "start_date": "2024-01-01"}) == []
+    assert items(server, "stk_mins", {"ts_code": code, "freq": "5min", "start_date": "2024-01-01"})
     # A known code over days without a bar (the Spring Festival holiday) has no rows either.
-    assert (
-        items(
-            s,
-            "stk_mins",
-            {"ts_code": code, "freq": "1min", "start_date": "2024-02-10", "end_date": "2024-02-17"},
-        )
-        == []
-    )
+    holiday = {"ts_code": code, "freq": "1min", "start_date": "2024-02-10", "end_date": "2024-02-17"}
+    assert items(server, "stk_mins", holiday) == []
 
 
 def test_idx_mins_serves_index_daily_in_shares_and_yuan(server: SimHTTPServer) -> None:
-    s = server
-    f = s.sim.market.frame("index_daily")
+    f = server.sim.market.frame("index_daily")
     code = str(f["ts_code"][0])
     day = dashed(str(max(f["trade_date"][f["ts_code"] == code])))
     rows = items(
-        s, "idx_mins", {"ts_code": code, "freq": "1min", "start_date": day, "end_date": f"{day} 23:59:59"}
+        server,
+        "idx_mins",
+        {"ts_code": code, "freq": "1min", "start_date": day, "end_date": f"{day} 23:59:59"},
     )
     k = int(np.flatnonzero((f["ts_code"] == code) & (f["trade_date"] == day.replace("-", "")))[0])
     assert len(rows) == 241 and rows[-1][2] == f["open"][k] and rows[0][3] == f["close"][k]
     assert max(r[4] for r in rows) == f["high"][k] and min(r[5] for r in rows) == f["low"][k]
     assert sum(r[6] for r in rows) == round(f["vol"][k] * 100)  # index_daily: lots
     assert abs(sum(r[7] for r in rows) - f["amount"][k] * 1000) < 0.01  # index_daily: thousand CNY
-    assert items(s, "idx_mins", {"ts_code": a_stock(s), "freq": "1min", "start_date": day}) == []
+    assert items(server, "idx_mins", {"ts_code": a_stock(server), "freq": "1min", "start_date": day}) == []
 
 
 def test_windows_bare_dates_and_defaults(server: SimHTTPServer) -> None:
@@ -379,19 +368,18 @@ def test_options_for_what_minutes_md_leaves_unverified(sim: Callable[..., SimHTT
 
 
 def test_no_bars_on_days_without_a_daily_bar(server: SimHTTPServer) -> None:
-    s = server
-    st_ = s.sim.market.state
+    st_ = server.sim.market.state
     b = bars(st_)
     gaps = b["alive"] & ~b["traded"]  # listed but suspended
     stock = int(np.flatnonzero(gaps.any(axis=1))[0])
     code = str(st_.u.codes[stock])
     rows = items(
-        s,
+        server,
         "stk_mins",
         {"ts_code": code, "freq": "60min", "start_date": "2024-01-01", "end_date": "2024-07-01"},
     )
     served = {r[1][:10].replace("-", "") for r in rows}
-    d = s.sim.market.frame("daily")
+    d = server.sim.market.frame("daily")
     assert served == set(d["trade_date"][d["ts_code"] == code])
     assert not served & set(st_.day_str[gaps[stock]])
     assert set(Counter(r[1][:10] for r in rows).values()) == {5}

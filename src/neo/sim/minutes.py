@@ -54,7 +54,8 @@ Request semantics (the unverified points of MINUTES.md are ``MinuteOptions``):
   quoting doc 234, unverified; ``bare_end_inclusive`` includes it instead). No dates at all: the
   last ``default_days`` (10) calendar days up to the market's end (EXT, unverified; None: the whole
   range). Rows newest first (descending trade_time, then ts_code); the row cap (8000) returns the
-  newest rows and limit/offset page the rest, as for every other API of the simulator.
+  newest rows and limit/offset page the rest, as for every other API of the simulator. Other
+  params (a ``trade_time`` or ``open`` filter...) are ignored.
 
 Measured with ``make bench-sim`` (1,000 stocks, 2024; three runs on the shared 2-core machine at
 load averages 5-10): the generator alone makes 0.7-1.5M 1min rows/s (a year of 1,000 stocks, 58M
@@ -484,15 +485,15 @@ def _answer(market: Market, query: Query, api: str) -> Generated:
         bar = np.repeat(last - 1, n) - (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
         order = np.lexsort((code[owner], -bar, -plan.day[pick][owner]))
         skip = start - int(day_offset[d0])
-        owner, bar = owner[order[skip : skip + stop - start]], bar[order[skip : skip + stop - start]]
-        per_unit = np.array([found[ci].per_unit for ci in code.tolist()])[owner]
+        page = order[skip : skip + stop - start]
+        owner, bar = owner[page], bar[page]
         out: Frame = {
             "ts_code": obj([found[ci].code for ci in code.tolist()])[owner],
             "trade_time": obj([_dashed(s.day_str[t]) for t in plan.day[pick]])[owner] + obj(times)[bar],
         }
         for name in ("open", "close", "high", "low"):
             # Division is correctly rounded: 705 / 100 is the float '7.05' parses to.
-            out[name] = made[name][owner, bar] / per_unit
+            out[name] = made[name][owner, bar] / found[0].per_unit
         out["vol"] = made["vol"][owner, bar]
         out["amount"] = made["amount"][owner, bar] / 100.0
         return out
