@@ -27,6 +27,7 @@ from neo.protocol.rules import ApiRule, base_api, rule_for
 
 __all__ = [
     "MSG_API",
+    "MSG_CHOICE",
     "MSG_DB",
     "MSG_FIELD",
     "MSG_INTERNAL",
@@ -63,6 +64,10 @@ MSG_FIELD = "接口{api}不包含字段{field}"
 MSG_DB = "服务器错误(数据库异常)，请稍后再试！期待您能把错误反馈给我们，谢谢！"
 MSG_INTERNAL = "系统内部错误"
 MSG_REQUIRED = "{params} required"
+# No reply to a param value outside its set is on record: the wording is the simulator's own, in the
+# style of the one English reply known ("ts_code required"), and -1000 is the code Tushare gives a
+# malformed request, which a client must fix rather than retry.
+MSG_CHOICE = "{param} must be one of {allowed}, not {value!r}"
 
 PAGING = ("limit", "offset")
 
@@ -134,7 +139,8 @@ class Query:
     def build(
         cls, api: str, params: dict[str, Any], names: list[str], cap: int, ignore_offset: bool = False
     ) -> Query:
-        """Raises ProtocolError(40101, "<param> required") when a required param is absent."""
+        """Raises ProtocolError(40101, "<param> required") when a required param is absent, and
+        (-1000, MSG_CHOICE) when a param with a fixed set of values has another."""
         rule = rule_for(api)
         if rule is None:
             raise ProtocolError(40101, MSG_API)
@@ -143,6 +149,10 @@ class Query:
             if not any(p in given for p in group):
                 # The one real reply on record (waditu/tushare#1492) is code 40101, "ts_code required".
                 raise ProtocolError(40101, MSG_REQUIRED.format(params=" or ".join(group)))
+        for name, allowed in rule.choices.items():
+            if name in given and str(given[name]) not in allowed:
+                msg = MSG_CHOICE.format(param=name, allowed=", ".join(allowed), value=str(given[name]))
+                raise ProtocolError(-1000, msg)
         offset = 0 if ignore_offset else int_param(given.get("offset"), 0)
         limit = min(int_param(given.get("limit"), cap) or cap, cap)
         merged = {**rule.defaults, **{k: v for k, v in given.items() if k not in PAGING}}

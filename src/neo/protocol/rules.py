@@ -17,6 +17,8 @@ Rules, per API (see NOTES.md and schemas.json for the sources):
   while its ``end_date`` param bounds ann_date).
 - ``per_period``: rows belong to report periods (statements): ``period`` selects periods by their
   end_date; without it every period is served, newest period first.
+- ``choices``: params that take one of a fixed set of values (the minute APIs' ``freq``); any other
+  value is an error reply rather than an empty answer, so a client's typo cannot pass for "no data".
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 
-__all__ = ["RULES", "ApiRule", "base_api", "rule_for"]
+__all__ = ["MINUTE_FREQS", "RULES", "ApiRule", "base_api", "rule_for"]
+
+# MINUTES.md: lower case only (the rt_* APIs spell them 1MIN..60MIN; the SDK lower-cases for us).
+MINUTE_FREQS = ("1min", "5min", "15min", "30min", "60min")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +42,7 @@ class ApiRule:
     required: tuple[tuple[str, ...], ...] = ()
     aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
     per_period: bool = False
+    choices: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     @property
     def date_column(self) -> str | None:
@@ -97,6 +103,17 @@ _RULES: tuple[ApiRule, ...] = (
     ApiRule("forecast_vip", range_column="ann_date", aliases={"period": "end_date"}),
     ApiRule("express", range_column="ann_date", aliases={"period": "end_date"}, required=(("ts_code",),)),
     ApiRule("express_vip", range_column="ann_date", aliases={"period": "end_date"}),
+    # minute bars (MINUTES.md): one code and a freq required; start_date/end_date are datetimes
+    # ('YYYY-MM-DD HH:MM:SS') bounding trade_time, the bar's end.
+    *(
+        ApiRule(
+            api,
+            range_column="trade_time",
+            required=(("ts_code",), ("freq",)),
+            choices={"freq": MINUTE_FREQS},
+        )
+        for api in ("stk_mins", "idx_mins")
+    ),
 )
 
 

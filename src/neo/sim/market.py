@@ -11,7 +11,8 @@ keyed rngs, build-once cache). Each family of data is a generator module of plai
 state: ``universe`` (stock_basic, trade_cal, per-stock economics), ``bars`` (daily, adj_factor,
 daily_basic, weekly, monthly), ``statements`` (income, balancesheet, cashflow, fina_indicator),
 ``limits`` (the price-limit rule, IPO free days, ST spells), ``tradability`` (namechange, stk_limit,
-suspend_d, moneyflow).
+suspend_d, moneyflow), ``minutes`` (stk_mins, idx_mins: generated per request, never a whole
+frame; ``frame()`` refuses them).
 Each module declares the APIs it serves in ``DATASETS``; ``neo.sim.registry`` collects them, and
 both this facade and ``neo.sim.query`` read that one registry.
 
@@ -88,6 +89,7 @@ import threading
 from collections import OrderedDict
 
 from neo.sim import registry
+from neo.sim.minutes import MinuteOptions
 from neo.sim.state import Frame, State, api_fields, empty, readonly
 from neo.sim.statements import build_periods, parse_period, quarter_ends
 from neo.sim.universe import BOARDS, build_universe
@@ -95,7 +97,9 @@ from neo.sim.universe import BOARDS, build_universe
 __all__ = ["FRAME_APIS", "STATEMENT_APIS", "Frame", "Market", "api_fields"]
 
 # Derived from the registry, kept for callers that list them.
-FRAME_APIS: tuple[str, ...] = tuple(a for a, d in registry.DATASETS.items() if not d.per_period)
+FRAME_APIS: tuple[str, ...] = tuple(
+    a for a, d in registry.DATASETS.items() if not d.per_period and not d.on_demand
+)
 STATEMENT_APIS: tuple[str, ...] = tuple(a for a, d in registry.DATASETS.items() if d.per_period)
 
 
@@ -108,6 +112,7 @@ class Market:
         start: dt.date = dt.date(2023, 1, 1),
         end: dt.date = dt.date(2024, 12, 31),
         seed: int = 42,
+        minute_options: MinuteOptions | None = None,
     ) -> None:
         if stocks < 1:
             raise ValueError("stocks must be >= 1")
@@ -120,6 +125,7 @@ class Market:
         self.start = start
         self.end = end
         self.seed = seed
+        self.minute_options = minute_options or MinuteOptions()
         self.state = State(stocks, start, end, seed)
         self.state.u = build_universe(self.state)
         self.ts_codes: list[str] = list(self.state.u.codes)
@@ -130,7 +136,7 @@ class Market:
     def frame(self, api: str) -> Frame:
         """The whole table of a (not per-period) registered API as a read-only frame."""
         ds = registry.DATASETS.get(api)
-        if ds is None or ds.per_period:
+        if ds is None or ds.per_period or ds.on_demand:
             raise ValueError(f"unknown market api {api!r}")
         frame: Frame = self.state.once("frame:" + api, lambda: readonly(ds.build(self)))
         return dict(frame)

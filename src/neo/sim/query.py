@@ -3,7 +3,8 @@ the market's frames (which rows, in which order); the protocol itself (fields, p
 errors) lives in `neo.protocol`.
 
 Frames are sorted once (newest date first, then ts_code) and indexed by date and ts_code, so a
-call selects its rows through the indexes and never scans millions of rows.
+call selects its rows through the indexes and never scans millions of rows. An on-demand API (minute
+bars) has no frame: its generator answers the query itself and generates only the page asked for.
 """
 
 from __future__ import annotations
@@ -18,8 +19,19 @@ from neo.protocol.core import Filter, Page, Query
 from neo.protocol.rules import base_api, rule_for
 from neo.sim.market import Frame, Market
 from neo.sim.registry import lookup
+from neo.sim.state import Generated
 
-__all__ = ["SimSource", "Tables", "base_api", "columns", "index_frame", "items", "select", "select_query"]
+__all__ = [
+    "SimSource",
+    "Tables",
+    "base_api",
+    "columns",
+    "index_frame",
+    "items",
+    "page_query",
+    "select",
+    "select_query",
+]
 
 
 @dataclass
@@ -99,6 +111,9 @@ def select(tables: Tables, api: str, params: dict[str, Any]) -> tuple[Frame, np.
 def select_query(tables: Tables, q: Query) -> tuple[Frame, np.ndarray]:
     """The rows of every page of `q`, newest first: the frame and its row indexes."""
     base = q.base
+    gen = _generated(tables, q)
+    if gen is not None:
+        return gen.rows(0, gen.total), np.arange(gen.total)
     if q.rule.per_period:
         periods = q.periods if q.periods is not None else tables.market.periods()
         frames, rows = [], []
@@ -110,6 +125,23 @@ def select_query(tables: Tables, q: Query) -> tuple[Frame, np.ndarray]:
         return _concat(frames, rows)
     ix = tables.get(base)
     return ix.frame, _rows(ix, q.filters)
+
+
+def page_query(tables: Tables, q: Query) -> tuple[Frame, np.ndarray, int]:
+    """The page `q` asks for (offset, limit): the frame, the page's row indexes into it, and how
+    many rows all pages hold."""
+    gen = _generated(tables, q)
+    if gen is not None:
+        frame = gen.rows(q.offset, q.offset + q.limit)
+        return frame, np.arange(len(next(iter(frame.values())))), gen.total
+    frame, rows = select_query(tables, q)
+    return frame, rows[q.offset : q.offset + q.limit], len(rows)
+
+
+def _generated(tables: Tables, q: Query) -> Generated | None:
+    """The answer of an on-demand API (rows generated when asked for), None for a framed one."""
+    ds = lookup(q.base)
+    return ds.build(tables.market, q) if ds is not None and ds.on_demand else None  # type: ignore[return-value]
 
 
 def columns(frame: Frame, rows: np.ndarray, names: list[str] | tuple[str, ...]) -> list[np.ndarray]:
@@ -127,10 +159,9 @@ class SimSource:
         self.tables = tables
 
     def page(self, query: Query) -> Page:
-        frame, rows = select_query(self.tables, query)
-        page = rows[query.offset : query.offset + query.limit]
+        frame, page, total = page_query(self.tables, query)
         names = list(query.names)
-        return Page(names, items(columns(frame, page, names)), query.offset + len(page) < len(rows))
+        return Page(names, items(columns(frame, page, names)), query.offset + len(page) < total)
 
 
 def _rows(ix: Indexed, filters: tuple[Filter, ...]) -> np.ndarray:

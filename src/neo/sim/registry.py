@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from neo.sim import bars, corporate, index, statements, tradability, universe
+from neo.sim import bars, corporate, index, minutes, statements, tradability, universe
 from neo.sim.state import Dataset
 
 __all__ = ["DATASETS", "base_api", "lookup"]
@@ -23,6 +23,7 @@ _FAMILIES: tuple[tuple[Dataset, ...], ...] = (
     tradability.DATASETS,
     index.DATASETS,
     corporate.DATASETS,
+    minutes.DATASETS,
 )
 
 

@@ -46,7 +46,8 @@ from neo.protocol.core import (
 )
 from neo.protocol.http import ProtocolHTTPServer, in_background
 from neo.sim.market import Market
-from neo.sim.query import Tables, base_api, columns, items, select, select_query
+from neo.sim.minutes import MinuteOptions
+from neo.sim.query import Tables, base_api, columns, items, page_query, select
 
 log = logging.getLogger("neo.sim")
 
@@ -103,6 +104,7 @@ class SimConfig:
     deny: frozenset[str] = frozenset()  # APIs answered with the permission error
     ignore_offset: bool = False  # behave like a server that does not honour offset
     poison: tuple[Poison, ...] = ()  # replies carrying a value that cannot be typed
+    minutes: MinuteOptions = field(default_factory=MinuteOptions)  # stk_mins/idx_mins where unverified
 
     def __post_init__(self) -> None:
         unknown = set(self.faults) - set(FAULT_KINDS)
@@ -127,7 +129,13 @@ class Simulator(Service):
         self.config = config
         self.token = config.token
         self.ignore_offset = config.ignore_offset
-        self.market = Market(stocks=config.stocks, start=config.start, end=config.end, seed=config.seed)
+        self.market = Market(
+            stocks=config.stocks,
+            start=config.start,
+            end=config.end,
+            seed=config.seed,
+            minute_options=config.minutes,
+        )
         self.tables = Tables(self.market)
         self.stats: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -270,9 +278,7 @@ class Simulator(Service):
 
     def answer(self, call: Call, query: Query) -> bytes:
         api, params, names = call.api, call.params, list(query.names)
-        frame, rows = select_query(self.tables, query)
-        total = len(rows)
-        rows = rows[query.offset : query.offset + query.limit]
+        frame, rows, total = page_query(self.tables, query)
         cols = columns(frame, rows, names)
         if self.config.revise_rate > 0 and len(rows):
             cols = self._revise(api, params, frame, rows, names, cols, served=True)

@@ -26,6 +26,7 @@ __all__ = [
     "NEVER",
     "Dataset",
     "Frame",
+    "Generated",
     "State",
     "Universe",
     "api_fields",
@@ -78,19 +79,32 @@ def dates(ords: np.ndarray) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True)
+class Generated:
+    """The answer to one query of an on-demand API, not yet generated: how many rows it holds and
+    ``rows(lo, hi)``, which generates rows [lo, hi) of it in answer order (newest first), so that
+    a page costs its own rows only."""
+
+    total: int
+    rows: Callable[[int, int], Frame]
+
+
+@dataclasses.dataclass(frozen=True)
 class Dataset:
     """One API a generator module serves, as ``neo.sim.registry`` lists it: how to build its frame.
 
     ``build(market)`` returns the whole frame (built lazily, cached by the Market); for a
     per-period API (its protocol rule says ``per_period``) it is ``build(market, period_end)`` for
     one quarter end in range, and the Market answers other period strings with an empty frame,
-    like Tushare. How the API reads its params (range column, defaults, required params, aliases)
-    is the protocol's business: ``neo.protocol.rules``, shared with ``neo serve``.
+    like Tushare; for an on-demand API (``on_demand``: a whole frame would be too big to hold,
+    e.g. minute bars) it is ``build(market, query) -> Generated`` for one ``neo.protocol.Query``,
+    and nothing is cached. How the API reads its params (range column, defaults, required params,
+    aliases) is the protocol's business: ``neo.protocol.rules``, shared with ``neo serve``.
     """
 
     api: str
-    build: Callable[..., Frame]
+    build: Callable[..., Frame | Generated]
     eager: bool = False  # built when `neo sim serve` starts, so that the first calls are quick
+    on_demand: bool = False
 
     @property
     def rule(self) -> ApiRule:
