@@ -142,9 +142,9 @@ def test_a_corrupt_parquet_file_in_the_lake(server: SimHTTPServer, home: Path, r
         "fresh file's name, and under a foreign name",
         6,
         "the damaged file: `query`, `status`, `download` name it in one line and exit 1, `verify` "
-        "lists it, `compact` leaves it untouched; the dropped files: never read (views list live files by name), `vacuum` "
-        "leaves the foreign one alone; after removing the damaged file, `query` says to run `neo sync`, "
-        "download refills it, compact forgets it, lake = reference",
+        "lists it, `compact` leaves it untouched; the dropped files: never read (views list live "
+        "files by name), `vacuum` leaves the foreign one alone; after removing the damaged file, "
+        "`query` says to run `neo sync`, download refills it, compact forgets it, lake = reference",
     )
     env = env_for(server, home)
     partition = home / "parquet" / "daily" / "year=2024"
