@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-latest test-oldest test-install dist reliability lint bench bench-sim bench-lake bench-queue bench-compact bench-query bench-serve constraints clean
+.PHONY: demo test test-slow test-latest test-oldest test-install dist reliability lint bench bench-sim bench-lake bench-queue bench-compact bench-query bench-serve bench-cli constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "neo needs Python 3.11+ (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -78,6 +78,11 @@ bench-serve: $(STAMP)
 # about 20 minutes with the build). BENCH_ARGS='--keep' keeps the built states for the next run.
 bench-query: $(STAMP)
 	$(BIN)/python bench/bench_query.py $(BENCH_ARGS)
+
+# neo's own commands (status, report, a download with nothing to do, verify) against `neo datasets`,
+# on the demo lake; BENCH_ARGS='--lake DATA_ROOT' adds a large lake (e.g. bench-query's kept state b).
+bench-cli: $(STAMP)
+	$(BIN)/python bench/bench_cli.py $(BENCH_ARGS)
 
 constraints: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^neo' | \
