@@ -628,14 +628,34 @@ def _interrupted(exc: Exception) -> bool:
     )
 
 
+# Click's own errors (bad option values, ranges, choices, missing arguments, unknown options). typer
+# re-exports BadParameter but not their base class, which it vendors from 0.2x on.
+_CLICK_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def _usage_line(exc: Exception) -> str:
+    """A Click error as one line: what is wrong, and where the command's help is. Click's messages
+    may span lines (a list of choices); typer's range checks say "Value error, "."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "neo"
+    message = " ".join(exc.format_message().replace("Value error, ", "").split())  # type: ignore[attr-defined]
+    return f"{command}: {message.rstrip('.')} (see `{command} --help`)"
+
+
 def main() -> None:
-    """Console entry point: every NeoError becomes one line on stderr and a non-zero exit."""
+    """Console entry point: every NeoError, and every error of the command line itself, becomes one
+    line on stderr and a non-zero exit."""
     try:
-        app()
+        code = app(standalone_mode=False)  # Click's errors come here, not into its usage box
     except NeoError as exc:
         print(f"error: {logs.redact(first_line(str(exc)))}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except _CLICK_ERROR as exc:
+        if exc.format_message().strip():  # type: ignore[attr-defined]
+            print(f"error: {logs.redact(_usage_line(exc))}", file=sys.stderr)
+        # else Click's no_args_is_help, which has shown the help already
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:
@@ -653,6 +673,7 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)  # typer.Exit(n) from a command returns n here
 
 
 if __name__ == "__main__":
