@@ -340,11 +340,16 @@ def test_query_errors_are_one_line(settings_home: Settings) -> None:
     assert run("SELECT 42 AS answer", settings_home).to_pylist() == [{"answer": 42}]
 
 
-def test_connect_builds_a_missing_metadata_db(settings_home: Settings) -> None:
+def test_connect_reads_the_lake_without_metadata_db_and_writes_none(settings_home: Settings) -> None:
+    write(settings_home, pa.table({"ts_code": ["A"], "trade_date": ["20240102"], "close": [1.5]}))
     assert not settings_home.metadata_db.exists()
     con = neo.connect(settings_home)
     assert "daily_qfq" in {r[0] for r in con.sql("SHOW TABLES").fetchall()}
-    assert os.path.exists(settings_home.metadata_db)
+    assert con.sql("SELECT ts_code, close FROM daily").fetchall() == [("A", 1.5)]
+    assert not settings_home.metadata_db.exists()  # reading never writes; `neo sync` builds it
+    settings_home.metadata_db.write_bytes(b"not a database")
+    assert neo.connect(settings_home).sql("SELECT count(*) FROM daily").fetchall() == [(1,)]
+    assert settings_home.metadata_db.read_bytes() == b"not a database"
 
 
 def test_files_are_sorted_by_key_whatever_order_rows_arrive_in(settings_home: Settings) -> None:

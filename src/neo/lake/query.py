@@ -1,43 +1,129 @@
-"""Read-only SQL on metadata.db, from any working directory."""
+"""Read-only SQL on metadata.db, from any working directory.
+
+`neo query` runs queries and nothing else: what DuckDB's own parser types as a SELECT (SELECT,
+WITH, VALUES, FROM-first, TABLE, DESCRIBE, SHOW, SUMMARIZE, PIVOT aside), and EXPLAIN [ANALYZE] of
+one. Every other statement is refused before anything runs, whatever it would do: COPY ... TO and
+EXPORT DATABASE write files, ATTACH opens or creates another database, INSTALL and LOAD fetch and
+run extensions, SET, RESET and PRAGMA change settings (profiling_output and temp_directory make
+DuckDB write where they say), CALL runs functions such as checkpoint, IMPORT DATABASE runs the
+statements of a directory. The check is by statement type (`extract_statements`), not by text, so
+comments and spelling cannot hide a statement; then the connection's configuration is locked, so
+nothing that got through could change a setting either.
+
+A query larger than memory spills to `<home>/tmp/` while it runs; DuckDB deletes what it spilled
+(and the directory, if it made it) when the query ends.
+"""
 
 from __future__ import annotations
+
+import logging
 
 import duckdb
 import pyarrow as pa
 
 from neo.core.config import Settings, load_settings
-from neo.core.errors import NeoError, explain, first_line
+from neo.core.errors import NeoError, check_exists, explain, first_line
 from neo.lake import engine
-from neo.lake.catalog import sync
+from neo.lake.catalog import open_lake
+
+log = logging.getLogger("neo.query")
+
+QUERIES = "SELECT, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE, or EXPLAIN of one of these"
 
 
 class QueryError(NeoError):
-    """Bad SQL, or SQL that tried to change metadata.db."""
+    """Bad SQL, or SQL that would do more than read."""
 
 
 def connect(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
-    """A read-only DuckDB connection on metadata.db, built first if it is missing or damaged (it
-    holds only views, so rebuilding it loses nothing)."""
+    """A read-only DuckDB connection on metadata.db. Without metadata.db (never synced, or damaged)
+    the same views are built in memory instead: reading never writes, and `neo sync` builds the
+    file. A data root that does not exist is a one-line error, and nothing is created."""
     settings = settings or load_settings()
+    check_exists(settings.home)
     path = settings.metadata_db
-    if not path.exists():
-        sync(settings)
-    try:
-        return engine.connect(settings, path, read_only=True)
-    except duckdb.IOException as exc:
-        if "not a valid DuckDB database file" not in str(exc):
-            raise
-    sync(settings)
-    return engine.connect(settings, path, read_only=True)
+    if path.exists():
+        try:
+            return engine.connect(settings, path, read_only=True)
+        except duckdb.IOException as exc:
+            if "not a valid DuckDB database file" not in str(exc):
+                raise
+            log.warning("%s is damaged: reading the lake through views in memory; neo sync rebuilds it", path)
+    return open_lake(settings)
 
 
 def run(sql: str, settings: Settings | None = None) -> pa.Table:
-    """Run one SQL statement read-only and return its result (an empty table if it has none)."""
+    """Run one query and return its result; any statement that is not a query is refused."""
     con = connect(settings)
     try:
-        rel = con.sql(sql)
-        return rel.to_arrow_table() if rel is not None else pa.table({})
+        check_query(con, sql)
+        con.execute("SET lock_configuration = true")
+        return con.sql(sql).to_arrow_table()
     except duckdb.Error as exc:
         raise explain(exc) or QueryError(f"SQL failed: {first_line(str(exc))}") from None
     finally:
         con.close()
+
+
+def check_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """A QueryError unless `sql` is exactly one query (see the module docstring)."""
+    statements = _statements(con, sql)
+    if len(statements) != 1:
+        what = "no statement" if not statements else f"{len(statements)} statements"
+        raise QueryError(f"neo query runs one query at a time; this SQL has {what}")
+    kind = _kind(statements[0])
+    if kind == "EXPLAIN":
+        kinds: set[str | None] = set()
+        for inner in _explained(statements[0].query):
+            try:
+                parsed = con.extract_statements(inner)
+            except (duckdb.Error, ValueError):
+                continue
+            kinds |= {_kind(p) for p in parsed} if len(parsed) == 1 else {"EXPLAIN"}
+        if kinds != {"SELECT"}:
+            raise QueryError(f"neo query is read-only: it explains queries only ({QUERIES})")
+        kind = "SELECT"
+    if kind == "COPY":
+        raise QueryError(
+            "neo query is read-only: COPY writes files; save a result with --output FILE "
+            "(--format csv, json or parquet) instead"
+        )
+    if kind != "SELECT":
+        what = f"a {kind} statement" if kind else "this statement"
+        raise QueryError(f"neo query is read-only: {what} is refused; it runs queries only ({QUERIES})")
+
+
+def _statements(con: duckdb.DuckDBPyConnection, sql: str) -> list[duckdb.Statement]:
+    try:
+        return con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(f"SQL failed: {first_line(str(exc))}") from None
+
+
+def _kind(statement: duckdb.Statement) -> str | None:
+    """The statement's type as DuckDB names it (SELECT, COPY...); None for a type the Python module
+    has no name for (UPDATE EXTENSIONS on DuckDB 2.0)."""
+    try:
+        return str(statement.type.name)
+    except ValueError:
+        return None
+
+
+def _explained(sql: str) -> list[str]:
+    """What an `EXPLAIN [ANALYZE] [(options)] ...` may plan (and, with ANALYZE, run): the text after
+    EXPLAIN, after ANALYZE and after a parenthesised group, since `(` may open options or a query.
+    Tokens come from DuckDB's own tokenizer, so comments cannot hide a statement."""
+    tokens = [pos for pos, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
+    words = [sql[a:b].strip().upper() for a, b in zip(tokens, [*tokens[1:], len(sql)], strict=True)]
+    starts = [1]  # words[0] is EXPLAIN
+    if len(words) > 1 and words[1] in ("ANALYZE", "ANALYSE"):
+        starts.append(2)
+    i, depth = starts[-1], 0
+    if i < len(words) and words[i].startswith("("):
+        while i < len(words):
+            depth += words[i].count("(") - words[i].count(")")
+            i += 1
+            if depth <= 0:
+                starts.append(i)
+                break
+    return [sql[tokens[i] :] for i in starts if i < len(tokens)]
