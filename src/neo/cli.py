@@ -234,7 +234,7 @@ def status() -> None:
     from neo.app import AppContainer
     from neo.status import status as get_status
 
-    with AppContainer() as container:
+    with AppContainer(read_only=True) as container:
         datasets, failed, depths = get_status(container)
     table = Table("dataset", "rows", "files", "from", "to", "missing", "updated (UTC)", title="lake")
     for d in datasets:
@@ -251,6 +251,9 @@ def status() -> None:
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     console.print("queues: " + ", ".join(f"{k} {v} waiting" for k, v in depths.items()))
+    if not any(d.files for d in datasets):
+        home = container.settings.home.absolute()
+        console.print(f"nothing is downloaded in {home} yet: run `neo download`")
     if failed:
         out = Table(
             "dataset", "request", "reason", title=f"{len(failed)} failed (retry: neo download --retry-failed)"
@@ -284,7 +287,7 @@ def report(
     from neo.app import AppContainer
     from neo.report import write_report
 
-    with AppContainer() as container, Console(stderr=True).status("reading the lake") as shown:
+    with AppContainer(read_only=True) as container, Console(stderr=True).status("reading the lake") as shown:
 
         def progress(name: str, n: int, total: int) -> None:
             shown.update(f"reading {name} ({n}/{total})")
@@ -459,10 +462,10 @@ def verify(
     from rich.console import Console
 
     from neo.app import AppContainer
-    from neo.lake.health import check_lake, render_health
+    from neo.lake.health import check_lake, passed, render_health
     from neo.legacy.compare import compare_legacy, render_report
 
-    with AppContainer() as container, Console(stderr=True).status("verifying") as status:
+    with AppContainer(read_only=True) as container, Console(stderr=True).status("verifying") as status:
         if legacy is not None:
             report = compare_legacy(
                 container.settings,
@@ -474,7 +477,7 @@ def verify(
             ok, (table, lines) = report.equal, render_report(report)
         else:
             health = check_lake(container, datasets, on_file=lambda p: status.update(f"reading {p.name}"))
-            ok, (table, lines) = all(h.ok for h in health), render_health(health)
+            ok, (table, lines) = passed(health), render_health(health)
     console = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
     console.print(table)
     for line in lines:

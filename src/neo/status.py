@@ -10,6 +10,7 @@ from neo.datasets import DATASETS, DatasetSpec
 from neo.lake import layout, manifest
 from neo.lake.catalog import open_lake, read_files
 from neo.lake.engine import first_row
+from neo.pipeline.backends import backend_for
 from neo.pipeline.ledger import Entry
 from neo.pipeline.planner import Planner
 from neo.strategies import Unit, for_spec, uncovered
@@ -63,10 +64,8 @@ def missing(container: AppContainer, spec: DatasetSpec, calendar: list[date]) ->
 
 
 def status(container: AppContainer) -> tuple[list[DatasetStatus], list[Entry], dict[str, int]]:
-    from neo.pipeline.queues import QueuedPipeline
-
-    calendar = Planner(container.settings, container.ledger).calendar()
+    settings = container.settings
+    calendar = Planner(settings, container.ledger).calendar()
     datasets = [dataset_status(container, spec, calendar) for spec in DATASETS.values()]
     failed = container.ledger.entries(status="failed")
-    depths = QueuedPipeline(container).queues.depths()
-    return datasets, failed, depths
+    return datasets, failed, backend_for(settings).depths(settings)

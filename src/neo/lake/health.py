@@ -169,6 +169,12 @@ def _count_and_first(
     return (int(rows[0][-1]) if rows else 0), shown
 
 
+def passed(health: list[DatasetHealth]) -> bool:
+    """Every check passed, and there was something to check: a lake with nothing downloaded (a
+    wrong NEO_HOME, say) does not pass."""
+    return all(h.ok for h in health) and any(h.files for h in health)
+
+
 def render_health(health: list[DatasetHealth]) -> tuple[Table, list[str]]:
     """A table per dataset, then each problem on a line and a verdict line."""
     table = Table("dataset", "files", "rows", "bad files", "repeated keys", "missing dates", "result")
@@ -191,7 +197,15 @@ def render_health(health: list[DatasetHealth]) -> tuple[Table, list[str]]:
             lines.append(f"{h.dataset}: missing {', '.join(h.missing[:10])}{more}")
         lines += [f"{h.dataset}: not checked: {why}" for why in h.not_checked]
     bad = [h.dataset for h in health if not h.ok]
-    lines.append(f"problems in {', '.join(bad)}" if bad else f"lake OK: {len(health)} datasets checked")
+    if bad:
+        lines.append(f"problems in {', '.join(bad)}")
+    elif not any(h.files for h in health):
+        lines.append(
+            f"nothing to verify: none of the {len(health)} datasets checked holds any data; run `neo "
+            "download`, or point NEO_HOME at the data root neo downloaded into"
+        )
+    else:
+        lines.append(f"lake OK: {len(health)} datasets checked")
     return table, lines
 
 

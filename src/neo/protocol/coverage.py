@@ -15,7 +15,6 @@ compaction committed).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
+from neo.core import sqlite
 from neo.core.dates import fmt_day, parse_day
 from neo.datasets import DatasetSpec, Strategy
 from neo.lake.catalog import read_files
@@ -97,7 +97,7 @@ class Coverage:
         path = self.settings.state_dir / "ledger.sqlite"
         if not path.exists():
             return {}
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        con = sqlite.read_only(path)
         try:
             rows = con.execute(
                 "SELECT dataset, request, status, rows, error, finished_at, planned_at FROM requests "
