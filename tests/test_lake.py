@@ -4,12 +4,11 @@ blocks readers, and files that other engines read without neo."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -151,14 +150,55 @@ def test_a_snapshot_is_replaced_as_a_whole(settings_home: Settings) -> None:
     ]
 
 
-def test_processor_drops_null_keys_and_repeats_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+def test_processor_keeps_null_keys_and_sets_aside_only_what_it_cannot_store() -> None:
     table = pa.table(
-        {"ts_code": ["A", None, "A", "B"], "trade_date": ["20240102"] * 4, "close": [1.0, 2, 3, 4]}
+        {
+            "ts_code": ["A", None, "A", "B", "A", None, "C"],
+            "trade_date": ["20240102"] * 6 + [None],
+            "close": [1.0, 2, 3, 4, 1.0, 2, 5],
+        }
     )
     out, stats = SimpleDataProcessor().process(table, DAILY)
-    assert (stats.null_key_rows, stats.duplicate_rows, stats.rows_out) == (1, 1, 2)
-    assert out.column("close").to_pylist() == [1.0, 4.0]  # the first of a repeated key is kept
-    assert "dropped 1 rows with a null in the key" in caplog.text
+    # A null in the key is a value: that row is stored. The first of a repeated key is stored, its
+    # identical copies go (nothing is lost); a different row with its key, and a row without the date
+    # that places it in the lake, are set aside with the reason.
+    assert out.select(["ts_code", "close"]).to_pylist() == [
+        {"ts_code": "A", "close": 1.0},
+        {"ts_code": None, "close": 2.0},
+        {"ts_code": "B", "close": 4.0},
+    ]
+    assert (stats.rows_in, stats.copies, stats.rejected_rows, stats.rows_out) == (7, 2, 2, 3)
+    (no_date, undated), (repeat, repeated) = stats.rejected
+    assert no_date == "1 row has no trade_date" and undated.column("ts_code").to_pylist() == ["C"]
+    assert "1 row repeats the key (ts_code, trade_date)" in repeat
+    assert repeated.select(["ts_code", "close"]).to_pylist() == [{"ts_code": "A", "close": 3.0}]
+
+
+def test_rows_set_aside_are_kept_under_rejected_and_named(settings_home: Settings) -> None:
+    income = get("income")
+    version = {"ts_code": "A", "end_date": "20231231", "report_type": "1", "ann_date": "20240320"}
+    table = pa.table(
+        {
+            k: [v, v, v, v if k != "end_date" else None]
+            for k, v in {**version, "update_flag": "1", "revenue": 1.0}.items()
+        }
+        | {"f_ann_date": [None, "20240320", None, None], "revenue": [1.0, 2.0, 3.0, 4.0]}
+    )
+    result = store(
+        Batch("income", table, {"period": "20231231"}),
+        income,
+        SimpleDataProcessor(),
+        writer_for(settings_home),
+    )
+    sync(settings_home)
+    stored = view(settings_home, "SELECT f_ann_date, revenue FROM income ORDER BY revenue").to_pylist()
+    assert stored == [{"f_ann_date": None, "revenue": 1.0}, {"f_ann_date": date(2024, 3, 20), "revenue": 2.0}]
+    assert result.problem is not None and "\n" not in result.problem
+    assert "1 row has no end_date" in result.problem and "1 row repeats the key" in result.problem
+    kept = Path(result.problem.rsplit("kept in ", 1)[1])
+    doc = json.loads(kept.read_text())
+    assert doc["request"] == {"period": "20231231"} and doc["reason"] in result.problem
+    assert sorted(dict(zip(doc["fields"], r, strict=True))["revenue"] for r in doc["items"]) == [3.0, 4.0]
 
 
 def test_a_batch_that_cannot_be_typed_is_kept_not_dropped(settings_home: Settings) -> None:

@@ -72,6 +72,13 @@ class DatasetSpec:
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
 
+    @property
+    def required(self) -> str | None:
+        """The one column a row cannot be stored without: the date that places it (its year
+        partition, and its side of the views' split between compacted and fresh rows). Snapshots
+        have none. Every other column, key columns included, may be null: a null is a key value."""
+        return None if self.strategy is Strategy.SNAPSHOT else self.date_column
+
     def drop_null_twins(self, table: pa.Table) -> pa.Table:
         """Without the null_twin rows whose key, that column aside, has another row (NOTES.md:
         namechange repeats a period with end_date null)."""

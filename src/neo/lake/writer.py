@@ -123,8 +123,9 @@ class ParquetWriter:
         batch_id: str,
         fetched_at: datetime,
     ) -> Path:
-        """Keep a reply that cannot be written, as JSON in Tushare's own shape (fields + items) with
-        the request and the reason, so it can be read with any tool and nothing downloaded is lost."""
+        """Keep a reply that cannot be written, or the rows of one that cannot, as JSON in Tushare's
+        own shape (fields + items) with the request and the reason, so it can be read with any tool
+        and nothing downloaded is lost."""
         path = self.rejected / spec.name / layout.rejected_name(fetched_at, batch_id)
         doc = {
             "dataset": spec.name,
@@ -138,7 +139,7 @@ class ParquetWriter:
         }
         data = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
         self._atomically(path, lambda tmp: tmp.write_bytes(data))
-        log.error("%s %s: the reply could not be typed; kept in %s", spec.name, request, path)
+        log.error("%s %s: %s; kept in %s", spec.name, request, reason, path)
         return path
 
 
@@ -152,6 +153,6 @@ def _sorted(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
     """Sorted by key. A strictly increasing first key column (one day of a whole market, as the
     server sends it) already is, and skipping the sort saves a tenth of the write."""
     first = table.column(key[0])
-    if table.num_rows < 2 or pc.all(pc.greater(first[1:], first[:-1])).as_py():
+    if table.num_rows < 2 or (first.null_count == 0 and pc.all(pc.greater(first[1:], first[:-1])).as_py()):
         return table
     return table.sort_by([(k, "ascending") for k in key])
