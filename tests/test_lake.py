@@ -17,10 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import neo
+from neo.app import AppContainer
 from neo.core.config import Settings
 from neo.core.errors import SchemaError
 from neo.datasets import get
-from neo.lake import layout
+from neo.lake import layout, manifest
 from neo.lake.catalog import sync
 from neo.lake.query import QueryError, run
 from neo.lake.writer import ParquetWriter
@@ -29,6 +30,7 @@ from neo.pipeline.ingest import download, store
 from neo.pipeline.processor import SimpleDataProcessor
 from neo.sim.server import SimHTTPServer
 from neo.sources.tushare import TushareClient
+from neo.status import dataset_status, notes
 from tests.conftest import client_settings, read_line, wait_until
 
 Sim = Callable[..., SimHTTPServer]
@@ -199,6 +201,27 @@ def test_rows_set_aside_are_kept_under_rejected_and_named(settings_home: Setting
     doc = json.loads(kept.read_text())
     assert doc["request"] == {"period": "20231231"} and doc["reason"] in result.problem
     assert sorted(dict(zip(doc["fields"], r, strict=True))["revenue"] for r in doc["items"]) == [3.0, 4.0]
+
+
+def test_a_reply_with_no_rows_writes_no_file_and_status_explains_older_ones(settings_home: Settings) -> None:
+    """A stock that paid no dividend answers no rows: the ledger records that, and no file is
+    written (neo status used to show `dividend 0 rows, 12 files`)."""
+    writer = writer_for(settings_home)
+    for name in ("dividend", "daily", "stock_basic"):
+        spec = get(name)
+        result = writer.write(spec.schema.empty_table(), spec, batch_id="none", fetched_at=datetime.now(UTC))
+        assert result.files == [] and manifest.live_files(settings_home.lake_dir, spec) == []
+    # Files an earlier neo wrote for such replies are explained, not left as a puzzle.
+    dividend = get("dividend")
+    old = settings_home.lake_dir / "dividend" / "g00000001-20240102T000000000000-old.parquet"
+    writer.write_file(layout.file_schema(dividend).empty_table(), old)
+    with AppContainer(settings_home, read_only=True) as reader:
+        shown = dataset_status(reader, dividend, [])
+    assert (shown.files, shown.rows) == (1, 0)
+    assert notes([shown], settings_home.home) == [
+        "dividend: its files (1) hold no rows: calls that returned none, kept as empty files by an earlier "
+        "neo (now the ledger alone records such calls); no query sees them"
+    ]
 
 
 def test_a_batch_that_cannot_be_typed_is_kept_not_dropped(settings_home: Settings) -> None:

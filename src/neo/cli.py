@@ -232,6 +232,7 @@ def status() -> None:
     from rich.table import Table
 
     from neo.app import AppContainer
+    from neo.status import notes
     from neo.status import status as get_status
 
     with AppContainer(read_only=True) as container:
@@ -251,9 +252,8 @@ def status() -> None:
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     console.print("queues: " + ", ".join(f"{k} {v} waiting" for k, v in depths.items()))
-    if not any(d.files for d in datasets):
-        home = container.settings.home.absolute()
-        console.print(f"nothing is downloaded in {home} yet: run `neo download`")
+    for line in notes(datasets, container.settings.home):
+        console.print(line, markup=False)
     if failed:
         out = Table(
             "dataset", "request", "reason", title=f"{len(failed)} failed (retry: neo download --retry-failed)"

@@ -67,10 +67,13 @@ class ParquetWriter:
         return result
 
     def _partitions(self, table: pa.Table, spec: DatasetSpec) -> list[tuple[int | None, pa.Table]]:
+        if table.num_rows == 0:
+            # A day, or a stock's history, with no rows needs no file: the ledger records that its
+            # call returned none. (A snapshot's view shows its newest rows, which an empty file
+            # would not change.)
+            return []
         if not layout.is_partitioned(spec) or spec.date_column is None:
             return [(None, table)]
-        if table.num_rows == 0:
-            return []  # a day with no rows needs no file
         years = pc.year(table.column(spec.date_column))
         if years.null_count:
             raise SchemaError(f"{spec.name}: {years.null_count} rows have no {spec.date_column}")
