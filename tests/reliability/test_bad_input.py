@@ -98,7 +98,8 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
     ("bad setting value", ["vacuum"], {"NEO_VACUUM_GRACE": "a while"}, "bad setting vacuum_grace"),
     ("bad duration", ["vacuum", "--older-than", "2 days"], {}, "bad"),
     ("bad SQL", ["query", "SELEKT 1"], {}, "SQL failed"),
-    ("writing SQL", ["query", "DROP VIEW daily"], {}, "SQL failed"),
+    ("writing SQL", ["query", "DROP VIEW daily"], {}, "neo query is read-only"),
+    ("SQL that writes files", ["query", "COPY (SELECT * FROM daily) TO 'daily.csv'"], {}, "COPY writes files"),
 ]
 
 
