@@ -413,6 +413,44 @@ def test_unknown_api_token_and_required_params(world: World) -> None:
     assert (reply["code"], reply["msg"]) == (40101, "ts_code required")
 
 
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"{not json", "the request body is not JSON"),
+        (b"", "the request body is empty"),
+        (b"[1, 2]", "the request body is a list"),
+        (b'{"api_name": "daily", "token": "t", "params": [1]}', "params must be a JSON object"),
+        (b'{"api_name": "daily", "token": "t", "params": {}, "fields": 5}', "fields must be comma-separated"),
+        (
+            b'{"api_name": "daily", "token": "t", "params": {}, "fields": [1]}',
+            "fields must be comma-separated",
+        ),
+        (
+            b'{"api_name": "daily", "token": "t", "params": {"trade_date": {"a": 1}}}',
+            "params.trade_date must be",
+        ),
+        (
+            b'{"api_name": "daily", "token": "t", "params": {"trade_date": "20230103", "limit": "ten"}}',
+            "params.limit must be a whole number",
+        ),
+    ],
+)
+def test_a_malformed_request_is_told_what_is_wrong(world: World, body: bytes, says: str) -> None:
+    """Code -1000 (a malformed request: fix it, do not retry), with what is wrong instead of
+    Tushare's bare 系统内部错误, which the simulator keeps."""
+    reply = orjson.loads(world.lake.handle(body).body)
+    assert reply["code"] == -1000 and reply["data"] is None
+    assert reply["msg"].startswith(f"neo serve: {says}") and "\n" not in reply["msg"], reply["msg"]
+    assert orjson.loads(world.sim.handle(body).body)["msg"] == "系统内部错误"
+
+
+def test_a_malformed_request_over_http(world: World) -> None:
+    with running(world.settings) as server:
+        reply = httpx.post(f"{server.url}/dataapi", content=b"api_name=daily", timeout=30)
+    assert reply.status_code == 200 and reply.json()["code"] == -1000
+    assert reply.json()["msg"].startswith("neo serve: the request body is not JSON; send a JSON object")
+
+
 def test_pro_api_in_process(world: World) -> None:
     pd = pytest.importorskip("pandas")
     pro = neo.pro_api(world.settings)

@@ -70,6 +70,8 @@ class LakeService(Service):
     """Tushare's protocol answered from the lake. Thread-safe. `cache_mb` bounds the reply cache,
     `months_mb` the months of data kept in memory (`neo.protocol.months`); 0: none."""
 
+    explain_malformed = True
+
     def __init__(
         self, settings: Settings, token: str | None = None, cache_mb: int = 256, months_mb: int = MONTHS_MB
     ) -> None:
