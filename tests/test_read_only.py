@@ -167,6 +167,7 @@ def test_query_refuses_every_statement_that_is_not_a_query(
         "EXPLAIN ANALYZE SELECT count(*) FROM daily",
         "EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM daily",
         "EXPLAIN ANALYZE ((SELECT 1) UNION (SELECT 2))",
+        "EXPLAIN /* why */ ANALYZE /* so slow */ SELECT count(*) FROM daily",
         "SELECT 1; -- a trailing comment",
     ],
 )

@@ -99,7 +99,7 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
     ("bad duration", ["vacuum", "--older-than", "2 days"], {}, "bad"),
     ("bad SQL", ["query", "SELEKT 1"], {}, "SQL failed"),
     ("writing SQL", ["query", "DROP VIEW daily"], {}, "neo query is read-only"),
-    ("SQL that writes files", ["query", "COPY (SELECT * FROM daily) TO 'daily.csv'"], {}, "COPY writes files"),
+    ("SQL writing files", ["query", "COPY (SELECT * FROM daily) TO 'd.csv'"], {}, "COPY writes files"),
 ]
 
 

@@ -1,8 +1,8 @@
 """Read-only SQL on metadata.db, from any working directory.
 
 `neo query` runs queries and nothing else: what DuckDB's own parser types as a SELECT (SELECT,
-WITH, VALUES, FROM-first, TABLE, DESCRIBE, SHOW, SUMMARIZE, PIVOT aside), and EXPLAIN [ANALYZE] of
-one. Every other statement is refused before anything runs, whatever it would do: COPY ... TO and
+WITH, VALUES, FROM-first, TABLE, DESCRIBE, SHOW, SUMMARIZE), and EXPLAIN [ANALYZE] of one. Every
+other statement is refused before anything runs, whatever it would do: COPY ... TO and
 EXPORT DATABASE write files, ATTACH opens or creates another database, INSTALL and LOAD fetch and
 run extensions, SET, RESET and PRAGMA change settings (profiling_output and temp_directory make
 DuckDB write where they say), CALL runs functions such as checkpoint, IMPORT DATABASE runs the
@@ -113,8 +113,11 @@ def _explained(sql: str) -> list[str]:
     """What an `EXPLAIN [ANALYZE] [(options)] ...` may plan (and, with ANALYZE, run): the text after
     EXPLAIN, after ANALYZE and after a parenthesised group, since `(` may open options or a query.
     Tokens come from DuckDB's own tokenizer, so comments cannot hide a statement."""
-    tokens = [pos for pos, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
-    words = [sql[a:b].strip().upper() for a, b in zip(tokens, [*tokens[1:], len(sql)], strict=True)]
+    found = duckdb.tokenize(sql)
+    ends = [pos for pos, _ in found[1:]] + [len(sql)]
+    spans = [(a, b) for (a, kind), b in zip(found, ends, strict=True) if kind != duckdb.token_type.comment]
+    tokens = [a for a, _ in spans]
+    words = [sql[a:b].strip().upper() for a, b in spans]
     starts = [1]  # words[0] is EXPLAIN
     if len(words) > 1 and words[1] in ("ANALYZE", "ANALYSE"):
         starts.append(2)
