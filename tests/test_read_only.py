@@ -47,15 +47,12 @@ def tree(*roots: Path) -> Tree:
 
 def placeholders_aside(after: Tree, before: Tree) -> Tree:
     """PLACEHOLDERS: `after` without the zero-row placeholder files that reading a lake still writes
-    (lake/writer.py, ensure_placeholder) and the directories made only for them. Views that list
+    (lake/writer.py, ensure_placeholder) and the new directories that hold them. Views that list
     files by name remove them: then drop this filter and compare the trees as they are."""
-    made = {p for p in set(after) - set(before) if layout.is_placeholder(Path(p))}
-    dirs = {p for p in set(after) - set(before) if after[p] is None}
-    only_for_them = {
-        d for d in dirs if all(m.startswith(d + os.sep) for m in made if m.startswith(d + os.sep))
-    }
-    only_for_them = {d for d in only_for_them if any(m.startswith(d + os.sep) for m in made)}
-    return {p: v for p, v in after.items() if p not in made | only_for_them}
+    new = set(after) - set(before)
+    made = {p for p in new if layout.is_placeholder(Path(p))}
+    dirs = {p for p in new if after[p] is None and any(m.startswith(p + os.sep) for m in made)}
+    return {p: v for p, v in after.items() if p not in made | dirs}
 
 
 @pytest.fixture(scope="module")

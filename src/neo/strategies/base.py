@@ -54,8 +54,9 @@ class DownloadStrategy(ABC):
 
     `plan` lists the calls that bring [start, end] up to date (gap-aware: only what the ledger and
     the lake say is not there, plus what is due for a refresh). `coverage` lists what the dataset
-    should hold between the first and last thing it holds, each covered or not; `missing` (for
-    `neo status` and `neo verify`) and `neo report` both read it, so a gap means one thing.
+    should hold between the first and last thing it holds, each covered or not; `neo status`,
+    `neo verify` (their gaps are its `uncovered` units) and `neo report` all read it, so a gap
+    means one thing. `per_stock_only` says which covered days hold only some stocks' rows.
     `ledger_params` is the call that covers one date of the date column, or None when calls are
     not per date; `neo migrate` marks those calls done for the dates it imports.
     """
@@ -71,15 +72,12 @@ class DownloadStrategy(ABC):
         """Nothing, for a lake that holds nothing of the dataset (a fresh lake misses nothing)."""
         return []
 
-    def missing(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[str]:
-        return uncovered(self.coverage(ctx, spec, calendar))
-
     def ledger_params(self, spec: DatasetSpec, day: date) -> dict[str, str] | None:
         return None
 
     def per_stock_only(self, ctx: Context, spec: DatasetSpec, days: Iterable[date]) -> list[date]:
         """Of `days` (which have rows), those only per-stock calls downloaded (`neo download
-        --codes`): the lake holds those stocks' rows there, not the whole market's. None for a
+        --codes`): the lake holds those stocks' rows there, not the whole market's. Empty for a
         strategy whose calls are never per stock."""
         return []
 
