@@ -224,6 +224,7 @@ def test_report_writes_its_page_and_nothing_else(lake: Settings, tmp_path: Path,
 
 
 def test_serve_connect_and_pro_api_leave_the_data_root_as_it_was(lake: Settings) -> None:
+    pytest.importorskip("pandas")  # neo.pro_api()'s DataFrames
     before = tree(lake.home)
     proc = subprocess.Popen(
         [*neo_command(), "serve", "--port", "0"], env=env_for(lake.home), stderr=subprocess.PIPE, text=True
