@@ -37,6 +37,9 @@ def test_no_url_keeps_queues_and_quotas_under_the_data_root(tmp_path: Path) -> N
 def test_a_redis_url_moves_queues_and_quotas_together(tmp_path: Path, redis_url: str) -> None:
     assert storages_and_bucket(tmp_path, queue_url=redis_url) == ({RedisStorage}, RedisBucket)
     assert not (tmp_path / "state" / "quota.sqlite").exists()
+    settings = load_settings(home=tmp_path, queue_url=redis_url)
+    assert backend_for(settings).depths(settings) == {"fast": 0, "slow": 0, "maint": 0}
+    assert not (tmp_path / "state" / "queues.db").exists()
     for url in ("redis://h:6379/0", "rediss://h:6380/1", "unix:///run/redis.sock"):
         assert backend_for(load_settings(home=tmp_path, queue_url=url)) is BACKENDS["redis"]
 

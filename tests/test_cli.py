@@ -7,11 +7,13 @@ import io
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from neo.cli import main
 from neo.datasets import DATASETS
 from neo.lake import research
 from neo.sim.spawn import neo_command, spawn
@@ -98,6 +100,45 @@ def test_bad_input_is_one_line_and_non_zero(
     assert out.stderr.strip().count("\n") == 0, out.stderr
     if "TUSHARE_TOKEN is not set" in message:
         assert "neo demo" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["serve", "--port", "99999"], "neo serve: Invalid value for '--port'"),
+        (["serve", "--port", "abc"], "neo serve: Invalid value for '--port'"),
+        (["sim", "serve", "--fault-rate", "2"], "neo sim serve: Invalid value for '--fault-rate'"),
+        (["dp", "fast", "--workers", "0"], "neo dp: Invalid value for '--workers'"),
+        (["dp", "medium"], "'medium'"),
+        (["dp"], "neo dp: Missing argument"),
+        (["query"], "neo query: Missing argument"),
+        (["query", "SELECT 1", "--format", "xml"], "'xml'"),
+        (["verify", "--keys", "0"], "neo verify: Invalid value for '--keys'"),
+        (["status", "--bogus"], "No such option: --bogus"),
+        (["download", "--codes"], "'--codes' requires an argument"),
+        (["nosuch"], "No such command 'nosuch'"),
+    ],
+)
+def test_command_line_mistakes_are_one_error_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranges, choices, types, missing arguments, unknown options and commands: Click's own checks
+    end as one `error:` line and exit 2, like neo's, not as its usage box."""
+    monkeypatch.setattr(sys, "argv", ["neo", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out = capsys.readouterr()
+    assert exited.value.code == 2
+    assert out.err.startswith("error: ") and out.err.count("\n") == 1 and message in out.err, out.err
+    assert "--help" in out.err and "Usage" not in out.err and not out.out
+
+
+def test_a_port_out_of_range_is_one_line_from_the_real_command() -> None:
+    out = neo("serve", "--port", "99999")
+    assert out.returncode == 2 and not out.stdout
+    assert (
+        out.stderr.startswith("error: neo serve: Invalid value for '--port'") and out.stderr.count("\n") == 1
+    )
 
 
 def test_help_lists_the_commands() -> None:

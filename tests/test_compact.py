@@ -127,6 +127,26 @@ def test_compaction_merges_sorts_and_keeps_the_latest_version(settings: Settings
     assert [r[0] for r in got] == revised
 
 
+def test_a_null_in_the_key_is_kept_when_a_partition_is_merged_in_ranges(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A null is a value of the key (a statement version without f_ann_date): rows holding one in
+    the column the ranges are cut on must fall in one range, not in none."""
+    w = writer(settings)
+    for i, d in enumerate(days(40)):
+        table = batch(d, 20)
+        codes = table["ts_code"].to_pylist()
+        table = table.set_column(0, "ts_code", pa.array([None, *codes[1:]], pa.string()))
+        w.write(table, DAILY, batch_id=f"n-{d:%Y%m%d}", fetched_at=T0 + timedelta(seconds=i))
+    before = fingerprint(settings)
+    # Four pieces per partition, as if its rows did not fit the memory limit at once.
+    monkeypatch.setattr(compact_module, "ROW_MEMORY", settings.compact_memory_bytes // 200)  # 800 rows
+    [result] = compact(settings, [DAILY])
+    assert sum(p.files_out for p in result.partitions) > len(result.partitions)  # cut in ranges
+    assert fingerprint(settings) == before
+    assert lake_rows(settings, "SELECT count(*) FROM daily WHERE ts_code IS NULL") == [(40,)]
+
+
 @pytest.mark.parametrize(
     "limits",
     [{"compact_file_mb": 2}, {"compact_memory_limit": "100MB"}],  # ~50 MB of rows: split either way

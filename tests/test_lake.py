@@ -4,13 +4,12 @@ blocks readers, and files that other engines read without neo."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -32,6 +31,7 @@ from neo.pipeline.ingest import download, store
 from neo.pipeline.processor import SimpleDataProcessor
 from neo.sim.server import SimHTTPServer
 from neo.sources.tushare import TushareClient
+from neo.status import dataset_status, notes
 from tests.conftest import client_settings, read_line, wait_until
 
 Sim = Callable[..., SimHTTPServer]
@@ -160,14 +160,76 @@ def test_a_snapshot_is_replaced_as_a_whole(settings_home: Settings) -> None:
     ]
 
 
-def test_processor_drops_null_keys_and_repeats_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+def test_processor_keeps_null_keys_and_sets_aside_only_what_it_cannot_store() -> None:
     table = pa.table(
-        {"ts_code": ["A", None, "A", "B"], "trade_date": ["20240102"] * 4, "close": [1.0, 2, 3, 4]}
+        {
+            "ts_code": ["A", None, "A", "B", "A", None, "C"],
+            "trade_date": ["20240102"] * 6 + [None],
+            "close": [1.0, 2, 3, 4, 1.0, 2, 5],
+        }
     )
     out, stats = SimpleDataProcessor().process(table, DAILY)
-    assert (stats.null_key_rows, stats.duplicate_rows, stats.rows_out) == (1, 1, 2)
-    assert out.column("close").to_pylist() == [1.0, 4.0]  # the first of a repeated key is kept
-    assert "dropped 1 rows with a null in the key" in caplog.text
+    # A null in the key is a value: that row is stored. The first of a repeated key is stored, its
+    # identical copies go (nothing is lost); a different row with its key, and a row without the date
+    # that places it in the lake, are set aside with the reason.
+    assert out.select(["ts_code", "close"]).to_pylist() == [
+        {"ts_code": "A", "close": 1.0},
+        {"ts_code": None, "close": 2.0},
+        {"ts_code": "B", "close": 4.0},
+    ]
+    assert (stats.rows_in, stats.copies, stats.rejected_rows, stats.rows_out) == (7, 2, 2, 3)
+    (no_date, undated), (repeat, repeated) = stats.rejected
+    assert no_date == "1 row has no trade_date" and undated.column("ts_code").to_pylist() == ["C"]
+    assert "1 row repeats the key (ts_code, trade_date)" in repeat
+    assert repeated.select(["ts_code", "close"]).to_pylist() == [{"ts_code": "A", "close": 3.0}]
+
+
+def test_rows_set_aside_are_kept_under_rejected_and_named(settings_home: Settings) -> None:
+    income = get("income")
+    version = {"ts_code": "A", "end_date": "20231231", "report_type": "1", "ann_date": "20240320"}
+    table = pa.table(
+        {
+            k: [v, v, v, v if k != "end_date" else None]
+            for k, v in {**version, "update_flag": "1", "revenue": 1.0}.items()
+        }
+        | {"f_ann_date": [None, "20240320", None, None], "revenue": [1.0, 2.0, 3.0, 4.0]}
+    )
+    result = store(
+        Batch("income", table, {"period": "20231231"}),
+        income,
+        SimpleDataProcessor(),
+        writer_for(settings_home),
+    )
+    sync(settings_home)
+    stored = view(settings_home, "SELECT f_ann_date, revenue FROM income ORDER BY revenue").to_pylist()
+    assert stored == [{"f_ann_date": None, "revenue": 1.0}, {"f_ann_date": date(2024, 3, 20), "revenue": 2.0}]
+    assert result.problem is not None and "\n" not in result.problem
+    assert "1 row has no end_date" in result.problem and "1 row repeats the key" in result.problem
+    kept = Path(result.problem.rsplit("kept in ", 1)[1])
+    doc = json.loads(kept.read_text())
+    assert doc["request"] == {"period": "20231231"} and doc["reason"] in result.problem
+    assert sorted(dict(zip(doc["fields"], r, strict=True))["revenue"] for r in doc["items"]) == [3.0, 4.0]
+
+
+def test_a_reply_with_no_rows_writes_no_file_and_status_explains_older_ones(settings_home: Settings) -> None:
+    """A stock that paid no dividend answers no rows: the ledger records that, and no file is
+    written (neo status used to show `dividend 0 rows, 12 files`)."""
+    writer = writer_for(settings_home)
+    for name in ("dividend", "daily", "stock_basic"):
+        spec = get(name)
+        result = writer.write(spec.schema.empty_table(), spec, batch_id="none", fetched_at=datetime.now(UTC))
+        assert result.files == [] and manifest.live_files(settings_home.lake_dir, spec) == []
+    # Files an earlier neo wrote for such replies are explained, not left as a puzzle.
+    dividend = get("dividend")
+    old = settings_home.lake_dir / "dividend" / "g00000001-20240102T000000000000-old.parquet"
+    writer.write_file(layout.file_schema(dividend).empty_table(), old)
+    with AppContainer(settings_home, read_only=True) as reader:
+        shown = dataset_status(reader, dividend, [])
+    assert (shown.files, shown.rows) == (1, 0)
+    assert notes([shown], settings_home.home) == [
+        "dividend: its files (1) hold no rows: calls that returned none, kept as empty files by an earlier "
+        "neo (now the ledger alone records such calls); no query sees them"
+    ]
 
 
 def test_a_batch_that_cannot_be_typed_is_kept_not_dropped(settings_home: Settings) -> None:
@@ -366,14 +428,17 @@ def test_query_errors_are_one_line(settings_home: Settings) -> None:
     assert run("SELECT 42 AS answer", settings_home).to_pylist() == [{"answer": 42}]
 
 
-def test_connect_without_metadata_db_reads_the_lake_and_writes_nothing(settings_home: Settings) -> None:
-    write(settings_home, pa.table({"ts_code": ["A"], "trade_date": ["20240102"], "close": [1.0]}))
+def test_connect_reads_the_lake_without_metadata_db_and_writes_none(settings_home: Settings) -> None:
+    write(settings_home, pa.table({"ts_code": ["A"], "trade_date": ["20240102"], "close": [1.5]}))
+    assert not settings_home.metadata_db.exists()
     before = sorted(p for p in settings_home.home.rglob("*"))
     con = neo.connect(settings_home)
     assert "daily_qfq" in {r[0] for r in con.sql("SHOW TABLES").fetchall()}
-    assert con.sql("SELECT ts_code FROM daily").fetchall() == [("A",)]
-    assert not os.path.exists(settings_home.metadata_db)
-    assert sorted(p for p in settings_home.home.rglob("*")) == before
+    assert con.sql("SELECT ts_code, close FROM daily").fetchall() == [("A", 1.5)]
+    assert sorted(p for p in settings_home.home.rglob("*")) == before  # reading never writes
+    settings_home.metadata_db.write_bytes(b"not a database")
+    assert neo.connect(settings_home).sql("SELECT count(*) FROM daily").fetchall() == [(1,)]
+    assert settings_home.metadata_db.read_bytes() == b"not a database"
 
 
 def test_files_are_sorted_by_key_whatever_order_rows_arrive_in(settings_home: Settings) -> None:

@@ -237,6 +237,7 @@ def test_redis_queues_with_two_fast_consumers_sharing_one_quota(
 
 
 def test_dl_twice_does_not_queue_the_same_calls_twice(sim: Sim, tmp_path: Path) -> None:
+    from neo.pipeline.backends import backend_for
     from neo.pipeline.queues import QueuedPipeline
 
     settings = settings_for(sim(end=END), tmp_path)
@@ -246,6 +247,8 @@ def test_dl_twice_does_not_queue_the_same_calls_twice(sim: Sim, tmp_path: Path) 
         second = runner.plan(c, pipeline, list(CORE_DATASETS), end=END, queued_ttl=runner.QUEUED_TTL)
         assert len(first.requests) > 100 and second.requests == []
         assert pipeline.queues.depths()["fast"] == len(first.requests)
+        # What `neo status` shows, read from the queues' file without building the queues.
+        assert backend_for(settings).depths(settings) == pipeline.queues.depths()
         # `neo download` owns its embedded queue: it flushes it and plans the pending calls again.
         assert run(settings).planned == len(first.requests)
 

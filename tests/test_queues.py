@@ -23,6 +23,7 @@ from neo.lake.catalog import open_lake, sync
 from neo.lake.writer import ParquetWriter
 from neo.pipeline import runner
 from neo.pipeline.queues import QueuedPipeline
+from neo.report import gather
 from neo.sim.server import Poison, SimHTTPServer
 from neo.sim.spawn import neo_command
 from tests.conftest import TOKEN, client_settings
@@ -89,6 +90,56 @@ def test_a_reply_that_cannot_be_typed_is_kept_failed_listed_and_retried(sim: Sim
         again = runner.download(c, datasets=["daily", "adj_factor"], end=END, retry_failed=True)
     assert (again.planned, again.failed) == (1, 0)
     assert day_rows(settings, BAD_DAY) == len(rows)  # the kept reply was the whole day
+
+
+def test_rows_that_cannot_be_stored_are_kept_failed_and_shown(sim: Sim, tmp_path: Path) -> None:
+    """A row without the date that places it in the lake, and a row repeating the key of an earlier
+    row of its reply with other values: each is kept under rejected/, its request fails (`neo
+    download` exits 1, `neo status` and `neo report` list it), and the rest of the reply is stored."""
+    end = date(2024, 6, 28)
+    _, day = sim(end=end).sim.expected("daily", {"trade_date": BAD_DAY})
+    server = sim(
+        end=end,
+        poison=(
+            Poison("income_vip", "end_date", None, {"period": "20240331"}),
+            Poison(
+                "daily", "ts_code", day[1][0], {"trade_date": BAD_DAY}
+            ),  # the first row takes the second's key
+        ),
+    )
+    env = {
+        "PATH": str(Path(neo_command()[0]).parent),
+        "NEO_HOME": str(tmp_path),
+        "NEO_CONFIG": str(tmp_path / "absent.toml"),
+        "NEO_TUSHARE_URL": server.url,
+        "TUSHARE_TOKEN": TOKEN,
+        "NEO_DEFAULT_QUOTA": "0",
+        "NEO_QUOTAS__STOCK_BASIC": "0",
+        "COLUMNS": "400",
+    }
+    args = ["download", "income", "daily", "--start", "20240101", "--end", "20240430"]
+    done = subprocess.run([*neo_command(), *args], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "2 failed" in done.stdout, done.stdout + done.stderr
+
+    settings = settings_for(server, tmp_path)
+    with AppContainer(settings, read_only=True) as c:
+        failed = {e.dataset: e for e in c.ledger.entries(status="failed")}
+        report = gather(c)
+    assert set(failed) == {"income", "daily"}
+    assert failed["income"].params == {"period": "20240331"}
+    assert "1 row has no end_date" in (failed["income"].error or "")
+    assert failed["daily"].params == {"trade_date": BAD_DAY}
+    assert "1 row repeats the key (ts_code, trade_date)" in (failed["daily"].error or "")
+    for name, entry in failed.items():
+        (kept,) = (tmp_path / "rejected" / name).glob("*.json")
+        assert str(kept) in (entry.error or "") and "\n" not in (entry.error or "")
+        assert len(json.loads(kept.read_text())["items"]) == 1
+    assert day_rows(settings, BAD_DAY) == len(day) - 1  # the rest of the day is in the lake
+    assert {(f.dataset, f.reason) for f in report.failures} == {(n, e.error) for n, e in failed.items()}
+
+    status = subprocess.run([*neo_command(), "status"], env=env, capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0, status.stderr
+    assert "1 row has no end_date" in status.stdout and "1 row repeats the key" in status.stdout
 
 
 def test_a_request_lost_when_dp_slow_meets_a_full_disk_is_planned_again_at_once(

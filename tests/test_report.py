@@ -249,6 +249,7 @@ def neo(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_an_empty_lake_gives_a_page_saying_nothing_is_downloaded(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
     out = neo("report", home=tmp_path / "data")
     target = tmp_path / "data" / "report.html"
     assert out.returncode == 0, out.stderr
@@ -261,6 +262,7 @@ def test_an_empty_lake_gives_a_page_saying_nothing_is_downloaded(tmp_path: Path)
 @pytest.mark.parametrize("where", ["no-such-dir/report.html", "a-file/report.html", "."])
 def test_an_unwritable_output_is_one_line_and_non_zero(tmp_path: Path, where: str) -> None:
     (tmp_path / "a-file").write_text("not a directory")
+    (tmp_path / "data").mkdir()
     out = neo("report", "--output", str(tmp_path / where), home=tmp_path / "data")
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert out.stderr.startswith("error: cannot write the report to ") and out.stderr.count("\n") == 1

@@ -109,6 +109,45 @@ def test_a_rerun_plans_nothing(lake: tuple) -> None:
         assert Planner(settings, container.ledger).plan(end=END) == []
 
 
+def test_statement_versions_without_f_ann_date_are_kept_and_known_from_their_ann_date(lake: tuple) -> None:
+    """f_ann_date is part of the statements' key and the simulator leaves it empty in a few
+    versions, as Tushare does in older rows: every such row the source sent is in `income`, and in
+    `income_asof` and `fundamentals_asof` from its ann_date (known_from = coalesce(f_ann_date,
+    ann_date)). They used to be dropped at download with a warning."""
+    settings, server = lake
+    sent: list[dict[str, Any]] = []
+    for period in ("20230331", "20230630", "20230930", "20231231"):
+        names, items = server.sim.expected("income_vip", {"period": period})
+        sent += [dict(zip(names, r, strict=True)) for r in items if r[names.index("f_ann_date")] is None]
+    assert len(sent) >= 3
+    con = open_lake(settings)
+    try:
+        held = con.sql(
+            "SELECT ts_code, strftime(end_date, '%Y%m%d'), report_type, strftime(ann_date, '%Y%m%d'), "
+            "n_income_attr_p FROM income WHERE f_ann_date IS NULL"
+        ).fetchall()
+        assert sorted(held) == sorted(
+            (r["ts_code"], r["end_date"], r["report_type"], r["ann_date"], r["n_income_attr_p"]) for r in sent
+        )
+        fundamentals = 0
+        for r in sent:
+            known = f"strptime('{r['ann_date']}', '%Y%m%d')::DATE"
+            key = f"ts_code = '{r['ts_code']}' AND end_date = strptime('{r['end_date']}', '%Y%m%d')::DATE"
+            asof = con.sql(
+                f"SELECT f_ann_date, known_from = {known}, n_income_attr_p FROM income_asof({known}) "
+                f"WHERE {key} AND report_type = '{r['report_type']}'"
+            ).fetchall()
+            assert asof == [(None, True, r["n_income_attr_p"])], (r, asof)
+            if r["report_type"] == "1":
+                row = con.sql(
+                    f"SELECT n_income_attr_p FROM fundamentals_asof({known}) WHERE {key}"
+                ).fetchall()
+                fundamentals += row == [(r["n_income_attr_p"],)]
+        assert fundamentals > 0  # the stock's latest report at that date: its figures are the ones sent
+    finally:
+        con.close()
+
+
 def test_a_lost_index_window_and_a_lost_stock_history_are_planned_again(sim: Sim, tmp_path: Path) -> None:
     server = sim(stocks=40, start=date(2023, 1, 1), end=END, seed=3)
     settings = settings_for(server, tmp_path, compact_after_files=0)

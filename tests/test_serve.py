@@ -25,12 +25,15 @@ from neo.app import AppContainer
 from neo.core.config import Settings
 from neo.datasets import DATASETS, spec_for_api
 from neo.datasets.spec import api_fields
+from neo.lake.health import check_lake, passed, render_health
 from neo.pipeline import runner
+from neo.pipeline.planner import Planner
 from neo.protocol.core import MSG_API, MSG_TOKEN
 from neo.protocol.serve import INCOMPLETE, LakeService, running
 from neo.sim.server import SimConfig, SimHTTPServer, Simulator
 from neo.sim.server import running as sim_running
 from neo.sim.spawn import neo_command
+from neo.status import dataset_status
 from tests.conftest import TOKEN, client_settings, read_line
 
 END = date(2024, 3, 31)
@@ -340,6 +343,20 @@ def test_a_day_the_ledger_saw_empty_is_not_a_gap(world: World, tmp_path: Any) ->
     assert reply["code"] == 0 and reply["data"]["items"] == []
 
 
+def per_stock_days(settings: Settings) -> list[str]:
+    """The days of daily that `neo status` and `neo verify` name as downloaded per stock only (the
+    same, or this fails), with verify's verdict on them."""
+    with AppContainer(settings, read_only=True) as reader:
+        calendar = Planner(settings, reader.ledger).calendar()
+        shown = dataset_status(reader, DATASETS["daily"], calendar).per_stock_only
+        [health] = check_lake(reader, ["daily"])
+    _, lines = render_health([health])
+    assert health.per_stock_only == shown
+    assert passed([health]) is not bool(shown)
+    assert not shown or any("for some stocks only (neo download --codes)" in line for line in lines)
+    return shown
+
+
 def test_days_downloaded_for_some_stocks_only_are_refused_to_the_whole_market(
     sim: Callable[..., SimHTTPServer], tmp_path: Path
 ) -> None:
@@ -366,11 +383,16 @@ def test_days_downloaded_for_some_stocks_only_are_refused_to_the_whole_market(
             assert "neo download daily --start 20240102 --end 20240131" in month["msg"]
             mine = {"ts_code": ",".join(stocks[:2]), "start_date": "20240102", "end_date": "20240131"}
             assert rows(call(lake, "daily", mine)) == rows(call(server.sim, "daily", mine))
+            # `neo status` and `neo verify` say which days these are (the calls were for the year,
+            # so February's too), and verify fails on them.
+            partial = per_stock_days(settings)
+            assert partial[0] == "20240102" and partial[-1] == "20240229" and "20240105" in partial
             assert runner.download(app, ["daily"], start=date(2024, 1, 5), end=date(2024, 1, 5)).failed == 0
         assert rows(call(lake, "daily", {"trade_date": "20240105"})) == rows(
             call(server.sim, "daily", {"trade_date": "20240105"})
         )
         assert call(lake, "daily", {"trade_date": "20240108"})["code"] == INCOMPLETE
+        assert per_stock_days(settings) == [d for d in partial if d != "20240105"]
     finally:
         lake.close()
 
@@ -389,6 +411,44 @@ def test_unknown_api_token_and_required_params(world: World) -> None:
     assert orjson.loads(world.lake.handle(orjson.dumps(body)).body)["msg"] == MSG_TOKEN
     reply = call(world.lake, "index_daily", {"start_date": "20230101"})
     assert (reply["code"], reply["msg"]) == (40101, "ts_code required")
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"{not json", "the request body is not JSON"),
+        (b"", "the request body is empty"),
+        (b"[1, 2]", "the request body is a list"),
+        (b'{"api_name": "daily", "token": "t", "params": [1]}', "params must be a JSON object"),
+        (b'{"api_name": "daily", "token": "t", "params": {}, "fields": 5}', "fields must be comma-separated"),
+        (
+            b'{"api_name": "daily", "token": "t", "params": {}, "fields": [1]}',
+            "fields must be comma-separated",
+        ),
+        (
+            b'{"api_name": "daily", "token": "t", "params": {"trade_date": {"a": 1}}}',
+            "params.trade_date must be",
+        ),
+        (
+            b'{"api_name": "daily", "token": "t", "params": {"trade_date": "20230103", "limit": "ten"}}',
+            "params.limit must be a whole number",
+        ),
+    ],
+)
+def test_a_malformed_request_is_told_what_is_wrong(world: World, body: bytes, says: str) -> None:
+    """Code -1000 (a malformed request: fix it, do not retry), with what is wrong instead of
+    Tushare's bare 系统内部错误, which the simulator keeps."""
+    reply = orjson.loads(world.lake.handle(body).body)
+    assert reply["code"] == -1000 and reply["data"] is None
+    assert reply["msg"].startswith(f"neo serve: {says}") and "\n" not in reply["msg"], reply["msg"]
+    assert orjson.loads(world.sim.handle(body).body)["msg"] == "系统内部错误"
+
+
+def test_a_malformed_request_over_http(world: World) -> None:
+    with running(world.settings) as server:
+        reply = httpx.post(f"{server.url}/dataapi", content=b"api_name=daily", timeout=30)
+    assert reply.status_code == 200 and reply.json()["code"] == -1000
+    assert reply.json()["msg"].startswith("neo serve: the request body is not JSON; send a JSON object")
 
 
 def test_pro_api_in_process(world: World) -> None:

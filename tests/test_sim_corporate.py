@@ -46,12 +46,12 @@ def by_code_date(frame: Frame, value: str) -> dict[tuple[str, str], float]:
 
 
 def first_versions(m: Market, api: str, period: str) -> dict[str, dict[str, Any]]:
-    """Report-type-1 row with the earliest f_ann_date per ts_code."""
+    """Report-type-1 row first known per ts_code (f_ann_date, else ann_date: a few have none)."""
     out: dict[str, dict[str, Any]] = {}
     for r in rows(m.statement(api, period)):
         if r["report_type"] == "1":
             old = out.get(r["ts_code"])
-            if old is None or r["f_ann_date"] < old["f_ann_date"]:
+            if old is None or (r["f_ann_date"] or r["ann_date"]) < (old["f_ann_date"] or old["ann_date"]):
                 out[r["ts_code"]] = r
     return out
 

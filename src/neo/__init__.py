@@ -7,6 +7,9 @@ def connect(settings=None):  # type: ignore[no-untyped-def]
     """A read-only DuckDB connection on metadata.db that works from any working directory.
 
     Every dataset is a view (`daily`, `income`, `income_latest`, `daily_qfq`...); see README.
+    Setting it up writes nothing: without metadata.db (never synced, or damaged) the same views
+    are built in memory. What the connection then runs is yours: DuckDB lets it COPY results to
+    files or ATTACH other databases (docs/guide.md, "Python, pandas, Polars").
     """
     from neo.lake.query import connect as _connect
 

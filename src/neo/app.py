@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from neo.core.config import Settings, load_settings
-from neo.core.errors import check_writable
+from neo.core.errors import check_exists, check_writable
 from neo.datasets import DATASETS
 from neo.lake import manifest
 from neo.lake.catalog import Publisher
@@ -17,9 +17,15 @@ from neo.sources.tushare import TushareClient
 
 
 class AppContainer:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, read_only: bool = False) -> None:
+        """`read_only` for the reading commands (status, verify, report): the data root must exist,
+        and the ledger is opened read-only, so they create, change or delete no file."""
         self.settings = settings or load_settings()
-        check_writable(self.settings.home)  # the ledger, queues and quotas all write under it
+        self.read_only = read_only
+        if read_only:
+            check_exists(self.settings.home)
+        else:
+            check_writable(self.settings.home)  # the ledger, queues and quotas all write under it
 
     @cached_property
     def quota(self) -> QuotaGate:
@@ -47,7 +53,7 @@ class AppContainer:
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.settings.state_dir / "ledger.sqlite")
+        return Ledger(self.settings.state_dir / "ledger.sqlite", read_only=self.read_only)
 
     def close(self) -> None:
         if "publisher" in self.__dict__:

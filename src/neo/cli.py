@@ -232,9 +232,10 @@ def status() -> None:
     from rich.table import Table
 
     from neo.app import AppContainer
+    from neo.status import notes
     from neo.status import status as get_status
 
-    with AppContainer() as container:
+    with AppContainer(read_only=True) as container:
         datasets, failed, depths = get_status(container)
     table = Table("dataset", "rows", "files", "from", "to", "missing", "updated (UTC)", title="lake")
     for d in datasets:
@@ -251,6 +252,8 @@ def status() -> None:
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     console.print("queues: " + ", ".join(f"{k} {v} waiting" for k, v in depths.items()))
+    for line in notes(datasets, container.settings.home):
+        console.print(line, markup=False)
     if failed:
         out = Table(
             "dataset", "request", "reason", title=f"{len(failed)} failed (retry: neo download --retry-failed)"
@@ -284,7 +287,7 @@ def report(
     from neo.app import AppContainer
     from neo.report import write_report
 
-    with AppContainer() as container, Console(stderr=True).status("reading the lake") as shown:
+    with AppContainer(read_only=True) as container, Console(stderr=True).status("reading the lake") as shown:
 
         def progress(name: str, n: int, total: int) -> None:
             shown.update(f"reading {name} ({n}/{total})")
@@ -459,10 +462,10 @@ def verify(
     from rich.console import Console
 
     from neo.app import AppContainer
-    from neo.lake.health import check_lake, render_health
+    from neo.lake.health import check_lake, passed, render_health
     from neo.legacy.compare import compare_legacy, render_report
 
-    with AppContainer() as container, Console(stderr=True).status("verifying") as status:
+    with AppContainer(read_only=True) as container, Console(stderr=True).status("verifying") as status:
         if legacy is not None:
             report = compare_legacy(
                 container.settings,
@@ -474,7 +477,7 @@ def verify(
             ok, (table, lines) = report.equal, render_report(report)
         else:
             health = check_lake(container, datasets, on_file=lambda p: status.update(f"reading {p.name}"))
-            ok, (table, lines) = all(h.ok for h in health), render_health(health)
+            ok, (table, lines) = passed(health), render_health(health)
     console = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
     console.print(table)
     for line in lines:
@@ -628,14 +631,34 @@ def _interrupted(exc: Exception) -> bool:
     )
 
 
+# Click's own errors (bad option values, ranges, choices, missing arguments, unknown options). typer
+# re-exports BadParameter but not their base class, which it vendors from 0.2x on.
+_CLICK_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def _usage_line(exc: Exception) -> str:
+    """A Click error as one line: what is wrong, and where the command's help is. Click's messages
+    may span lines (a list of choices); typer's range checks say "Value error, "."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "neo"
+    message = " ".join(exc.format_message().replace("Value error, ", "").split())  # type: ignore[attr-defined]
+    return f"{command}: {message.rstrip('.')} (see `{command} --help`)"
+
+
 def main() -> None:
-    """Console entry point: every NeoError becomes one line on stderr and a non-zero exit."""
+    """Console entry point: every NeoError, and every error of the command line itself, becomes one
+    line on stderr and a non-zero exit."""
     try:
-        app()
+        code = app(standalone_mode=False)  # Click's errors come here, not into its usage box
     except NeoError as exc:
         print(f"error: {logs.redact(first_line(str(exc)))}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except _CLICK_ERROR as exc:
+        if exc.format_message().strip():  # type: ignore[attr-defined]
+            print(f"error: {logs.redact(_usage_line(exc))}", file=sys.stderr)
+        # else Click's no_args_is_help, which has shown the help already
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:
@@ -653,6 +676,7 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)  # typer.Exit(n) from a command returns n here
 
 
 if __name__ == "__main__":

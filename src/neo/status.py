@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from neo.app import AppContainer
+from neo.core.dates import fmt_day
 from neo.datasets import DATASETS, DatasetSpec
 from neo.lake import layout, manifest
 from neo.lake.catalog import open_lake, read_files
 from neo.lake.engine import first_row
+from neo.pipeline.backends import backend_for
 from neo.pipeline.ledger import Entry
 from neo.pipeline.planner import Planner
 from neo.strategies import Unit, for_spec, uncovered
@@ -24,6 +27,7 @@ class DatasetStatus:
     last: date | None
     updated: datetime | None
     coverage: list[Unit] = field(default_factory=list)  # what the strategy expects, covered or not
+    per_stock_only: list[str] = field(default_factory=list)  # days with only some stocks' rows
 
     @property
     def missing(self) -> list[str]:
@@ -46,6 +50,7 @@ def dataset_status(container: AppContainer, spec: DatasetSpec, calendar: list[da
     when = datetime.fromtimestamp(updated / 1000, UTC) if updated is not None else None
     status = DatasetStatus(spec.name, rows, len(files), first, last, when)
     status.coverage = coverage(container, spec, calendar)
+    status.per_stock_only = per_stock_only(container, spec, status.coverage)
     return status
 
 
@@ -55,18 +60,42 @@ def coverage(container: AppContainer, spec: DatasetSpec, calendar: list[date]) -
     return for_spec(spec).coverage(Planner(container.settings, container.ledger), spec, calendar)
 
 
-def missing(container: AppContainer, spec: DatasetSpec, calendar: list[date]) -> list[str]:
-    """What the lake lacks between the first and last thing it holds, by the dataset's strategy
-    (open days, report periods, an index's months...); a request the ledger saw return no rows is
-    not missing. Shared by `neo status` and `neo verify`."""
-    return for_spec(spec).missing(Planner(container.settings, container.ledger), spec, calendar)
+def per_stock_only(container: AppContainer, spec: DatasetSpec, units: list[Unit]) -> list[str]:
+    """The days of `units` (a dataset's coverage) that hold rows of the stocks `neo download
+    --codes` asked for and no whole-market call: covered, yet not for the whole market. Shared by
+    `neo status` and `neo verify` (`neo serve` refuses whole-market requests for them)."""
+    days = [u.day for u in units if u.covered and u.day is not None]
+    planner = Planner(container.settings, container.ledger)
+    return [fmt_day(d) for d in for_spec(spec).per_stock_only(planner, spec, days)]
+
+
+def notes(datasets: list[DatasetStatus], home: Path) -> list[str]:
+    """What `neo status` says below its table: days downloaded per stock only, files without rows,
+    and a data root with nothing downloaded."""
+    out = [per_stock_line(d.dataset, d.per_stock_only) for d in datasets if d.per_stock_only]
+    out += [
+        f"{d.dataset}: its files ({d.files}) hold no rows: calls that returned none, kept as empty files "
+        "by an earlier neo (now the ledger alone records such calls); no query sees them"
+        for d in datasets
+        if d.files and not d.rows
+    ]
+    if not any(d.files for d in datasets):
+        out.append(f"nothing is downloaded in {home.absolute()} yet: run `neo download`")
+    return out
+
+
+def per_stock_line(name: str, days: list[str]) -> str:
+    """What `neo status` and `neo verify` say of days downloaded per stock only."""
+    shown = ", ".join(days[:5]) + (f" (+{len(days) - 5})" if len(days) > 5 else "")
+    return (
+        f"{name}: {len(days)} days downloaded for some stocks only (neo download --codes), not the whole "
+        f"market: {shown}; neo download {name} --start {days[0]} --end {days[-1]} fills them"
+    )
 
 
 def status(container: AppContainer) -> tuple[list[DatasetStatus], list[Entry], dict[str, int]]:
-    from neo.pipeline.queues import QueuedPipeline
-
-    calendar = Planner(container.settings, container.ledger).calendar()
+    settings = container.settings
+    calendar = Planner(settings, container.ledger).calendar()
     datasets = [dataset_status(container, spec, calendar) for spec in DATASETS.values()]
     failed = container.ledger.entries(status="failed")
-    depths = QueuedPipeline(container).queues.depths()
-    return datasets, failed, depths
+    return datasets, failed, backend_for(settings).depths(settings)

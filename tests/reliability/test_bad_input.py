@@ -98,7 +98,8 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
     ("bad setting value", ["vacuum"], {"NEO_VACUUM_GRACE": "a while"}, "bad setting vacuum_grace"),
     ("bad duration", ["vacuum", "--older-than", "2 days"], {}, "bad"),
     ("bad SQL", ["query", "SELEKT 1"], {}, "SQL failed"),
-    ("writing SQL", ["query", "DROP VIEW daily"], {}, "SQL failed"),
+    ("writing SQL", ["query", "DROP VIEW daily"], {}, "neo query is read-only"),
+    ("SQL writing files", ["query", "COPY (SELECT * FROM daily) TO 'd.csv'"], {}, "COPY writes files"),
 ]
 
 
@@ -186,26 +187,29 @@ def test_a_corrupt_parquet_file_in_the_lake(server: SimHTTPServer, home: Path, r
     assert lake_problems(home, server, SCALE.end) == {}
 
 
-def test_a_deleted_or_damaged_metadata_db_is_rebuilt(
+def test_a_deleted_or_damaged_metadata_db_is_read_around_and_rebuilt_by_sync(
     server: SimHTTPServer, home: Path, record: Callable
 ) -> None:
     record(
         "metadata.db deleted, then overwritten with garbage",
         2,
-        "`neo query` and `neo.connect()` rebuild it from the lake (it holds only views) and answer; "
-        "lake files unchanged; lake = reference",
+        "`neo query` answers through the same views built in memory and writes nothing (reading never "
+        "writes); `neo sync` rebuilds the file; lake files unchanged; lake = reference",
     )
     env = env_for(server, home)
     count = "SELECT count(*) AS n FROM daily"
     expected = neo("query", count, "--format", "csv", env=env).stdout
     before = fingerprint(home)
+    db = home / "metadata.db"
     for damage in ("delete", "garbage"):
-        db = home / "metadata.db"
         if damage == "delete":
             db.unlink()
         else:
             db.write_bytes(b"garbage" * 100)
         out = neo("query", count, "--format", "csv", env=env)
         assert out.returncode == 0 and out.stdout == expected, out.stderr
+        assert (not db.exists()) if damage == "delete" else db.read_bytes() == b"garbage" * 100
+    assert neo("sync", env=env).returncode == 0 and db.read_bytes() != b"garbage" * 100
+    assert neo("query", count, "--format", "csv", env=env).stdout == expected
     assert fingerprint(home) == before
     assert lake_problems(home, server, SCALE.end) == {}

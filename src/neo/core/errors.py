@@ -85,6 +85,17 @@ def check_writable(root: Path) -> None:
         raise storage_error(errno.EROFS if read_only else errno.EACCES, probe)
 
 
+def check_exists(root: Path) -> None:
+    """A reading command needs a data root to read: one line naming the one it was given, before
+    anything is opened (opening would create files there)."""
+    if not root.is_dir():
+        what = "is not a directory" if root.exists() else "does not exist"
+        raise UsageError(
+            f"the data root {root.absolute()} {what}: set NEO_HOME (or home in neo.toml) to the "
+            "directory neo downloaded into, or run `neo download` first"
+        )
+
+
 def explain(exc: BaseException) -> NeoError | None:
     """The one-line error for a failure of the environment rather than of neo: a full or read-only
     disk, or a damaged or missing file in the lake. None when `exc` is none of these."""

@@ -72,6 +72,14 @@ class DatasetSpec:
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
 
+    @property
+    def required(self) -> str | None:
+        """The one column a row cannot be stored without: the date that places it in its year
+        partition. Snapshots and unpartitioned datasets have none. Every other column, key
+        columns included, may be null: a null is a key value."""
+        partitioned = self.partitioned and self.strategy is not Strategy.SNAPSHOT
+        return self.date_column if partitioned else None
+
     def drop_null_twins(self, table: pa.Table) -> pa.Table:
         """Without the null_twin rows whose key, that column aside, has another row (NOTES.md:
         namechange repeats a period with end_date null)."""

@@ -350,10 +350,12 @@ def _ranges(
     fractions = [i / count for i in range(1, count)]
     assert spec.date_column is not None  # partitioned: snapshots returned above
     month = f"date_trunc('month', {q(spec.date_column)})"
-    first = q(next(k for k in spec.key if k != spec.date_column))
+    # A null in a key column is a value of the key (a statement without f_ann_date): it must fall in
+    # one range, not in none, so it compares as ''.
+    first = f"coalesce(CAST({q(next(k for k in spec.key if k != spec.date_column))} AS VARCHAR), '')"
     # Cut points in the compacted order (month, then the first key column), found through text that
     # sorts the same way.
-    text = f"strftime({q(spec.date_column)}, '%Y-%m') || '|' || CAST({first} AS VARCHAR)"
+    text = f"strftime({q(spec.date_column)}, '%Y-%m') || '|' || {first}"
     [bounds] = run(f"SELECT quantile_disc({text}, {fractions}) FROM {source}")
     cuts = sorted(set(bounds[0])) if bounds[0] else []
     if not cuts:

@@ -3,7 +3,8 @@
 Without --legacy, checks of the lake itself: every live file is on disk, readable to the last value
 and has exactly the declared schema; the view shows each key once; no key has two different rows with the
 same download time (the view would pick one at random); no dates are missing against the trade
-calendar (the gap rule of `neo status`).
+calendar (the gap rule of `neo status`); no day holds only the rows of the stocks a `neo download
+--codes` asked for.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from neo.datasets import DATASETS, DatasetSpec, get
 from neo.lake import engine, layout, manifest
 from neo.lake.catalog import dataset_view, q, read_files
 from neo.pipeline.planner import Planner
-from neo.status import missing
-from neo.strategies import for_spec
+from neo.status import coverage, per_stock_line, per_stock_only
+from neo.strategies import for_spec, uncovered
 
 READ_ROWS = 65_536  # rows decoded at a time when reading a file through
 
@@ -41,12 +42,18 @@ class DatasetHealth:
     conflicting_keys: int = 0  # keys with different rows at the same download time
     examples: list[str] = field(default_factory=list)  # a few of those keys
     missing: list[str] = field(default_factory=list)  # gaps by the dataset's strategy
+    per_stock_only: list[str] = field(default_factory=list)  # days with only some stocks' rows
     not_checked: list[str] = field(default_factory=list)  # checks that could not run, and why
 
     @property
     def ok(self) -> bool:
         return not (
-            self.bad_files or self.duplicate_keys or self.conflicting_keys or self.missing or self.not_checked
+            self.bad_files
+            or self.duplicate_keys
+            or self.conflicting_keys
+            or self.missing
+            or self.per_stock_only
+            or self.not_checked
         )
 
 
@@ -74,7 +81,9 @@ def check_lake(
         if present and for_spec(spec).needs_calendar and calendar_problem:
             health.not_checked.append(f"gaps: {calendar_problem}")
         elif present:
-            health.missing = missing(container, spec, calendar or [])
+            units = coverage(container, spec, calendar or [])
+            health.missing = uncovered(units)
+            health.per_stock_only = per_stock_only(container, spec, units)
         out.append(health)
     return out
 
@@ -175,6 +184,12 @@ def _count_and_first(
     return (int(rows[0][-1]) if rows else 0), shown
 
 
+def passed(health: list[DatasetHealth]) -> bool:
+    """Every check passed, and there was something to check: a lake with nothing downloaded (a
+    wrong NEO_HOME, say) does not pass."""
+    return all(h.ok for h in health) and any(h.files for h in health)
+
+
 def render_health(health: list[DatasetHealth]) -> tuple[Table, list[str]]:
     """A table per dataset, then each problem on a line and a verdict line."""
     table = Table("dataset", "files", "rows", "bad files", "repeated keys", "missing dates", "result")
@@ -195,9 +210,19 @@ def render_health(health: list[DatasetHealth]) -> tuple[Table, list[str]]:
         if h.missing:
             more = f" (+{len(h.missing) - 10})" if len(h.missing) > 10 else ""
             lines.append(f"{h.dataset}: missing {', '.join(h.missing[:10])}{more}")
+        if h.per_stock_only:
+            lines.append(per_stock_line(h.dataset, h.per_stock_only))
         lines += [f"{h.dataset}: not checked: {why}" for why in h.not_checked]
     bad = [h.dataset for h in health if not h.ok]
-    lines.append(f"problems in {', '.join(bad)}" if bad else f"lake OK: {len(health)} datasets checked")
+    if bad:
+        lines.append(f"problems in {', '.join(bad)}")
+    elif not any(h.files for h in health):
+        lines.append(
+            f"nothing to verify: none of the {len(health)} datasets checked holds any data; run `neo "
+            "download`, or point NEO_HOME at the data root neo downloaded into"
+        )
+    else:
+        lines.append(f"lake OK: {len(health)} datasets checked")
     return table, lines
 
 

@@ -71,10 +71,13 @@ class ParquetWriter:
         return result
 
     def _partitions(self, table: pa.Table, spec: DatasetSpec) -> list[tuple[int | None, pa.Table]]:
+        if table.num_rows == 0:
+            # A day, or a stock's history, with no rows needs no file: the ledger records that its
+            # call returned none. (A snapshot's view shows its newest rows, which an empty file
+            # would not change.)
+            return []
         if not layout.is_partitioned(spec) or spec.date_column is None:
             return [(None, table)]
-        if table.num_rows == 0:
-            return []  # a day with no rows needs no file
         years = pc.year(table.column(spec.date_column))
         if years.null_count:
             raise SchemaError(f"{spec.name}: {years.null_count} rows have no {spec.date_column}")
@@ -103,8 +106,9 @@ class ParquetWriter:
         batch_id: str,
         fetched_at: datetime,
     ) -> Path:
-        """Keep a reply that cannot be written, as JSON in Tushare's own shape (fields + items) with
-        the request and the reason, so it can be read with any tool and nothing downloaded is lost."""
+        """Keep a reply that cannot be written, or the rows of one that cannot, as JSON in Tushare's
+        own shape (fields + items) with the request and the reason, so it can be read with any tool
+        and nothing downloaded is lost."""
         path = self.rejected / spec.name / layout.rejected_name(fetched_at, batch_id)
         doc = {
             "dataset": spec.name,
@@ -118,18 +122,16 @@ class ParquetWriter:
         }
         data = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
         layout.write_atomically(path, data, durable=self.fsync)
-        log.error("%s %s: the reply could not be typed; kept in %s", spec.name, request, path)
+        log.error("%s %s: %s; kept in %s", spec.name, request, reason, path)
         return path
 
 
 def box(table: pa.Table, spec: DatasetSpec) -> manifest.Box | None:
     """The range of the rows on the date column and the first other key column (manifest.Box);
     None for a dataset without dates, or rows without them."""
-    if spec.date_column is None or table.num_rows == 0:
-        return None
+    if spec.date_column is None or table.num_rows == 0 or table.column(spec.date_column).null_count:
+        return None  # a null date may be any date: the file may share a key with any other
     dates = pc.min_max(table.column(spec.date_column)).as_py()
-    if dates["min"] is None:
-        return None
     first = next((k for k in spec.key if k != spec.date_column), None)
     keys = None
     if first is not None and pa.types.is_string(table.schema.field(first).type):
@@ -150,6 +152,6 @@ def _sorted(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
     """Sorted by key. A strictly increasing first key column (one day of a whole market, as the
     server sends it) already is, and skipping the sort saves a tenth of the write."""
     first = table.column(key[0])
-    if table.num_rows < 2 or pc.all(pc.greater(first[1:], first[:-1])).as_py():
+    if table.num_rows < 2 or (first.null_count == 0 and pc.all(pc.greater(first[1:], first[:-1])).as_py()):
         return table
     return table.sort_by([(k, "ascending") for k in key])

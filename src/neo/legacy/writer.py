@@ -4,8 +4,11 @@ and benchmarks build the legacy databases they compare the lake against with it.
 
 from __future__ import annotations
 
+import functools
+
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from neo.datasets import DatasetSpec
 from neo.legacy.source import duckdb_type, q
@@ -24,7 +27,11 @@ def upsert(
     """DBOperator.upsert: insert a downloaded batch, replacing the rows whose key exists (latest wins).
     The batch must hold each key once, as processed batches do."""
     update = ", ".join(f"{q(f.name)} = excluded.{q(f.name)}" for f in spec.fields if f.name not in spec.key)
-    con.register("__neo_batch", spec.conform(batch))
+    typed = spec.conform(batch)
+    # A PRIMARY KEY column is NOT NULL: the old table never held a row with a null in its key (a
+    # statement without f_ann_date), which the lake keeps.
+    keyed = functools.reduce(pc.and_kleene, (pc.is_valid(typed[k]) for k in spec.key))
+    con.register("__neo_batch", typed.filter(keyed))
     try:
         con.execute(
             f"INSERT INTO {q(table or spec.name)} SELECT * FROM __neo_batch "

@@ -8,6 +8,9 @@ quotas stay on one machine would let several machines overspend one quota):
     redis://, rediss://, unix://
                      RedisHuey queues and Redis quota windows, shared by every machine using the URL
 
+`depths` reads how many tasks wait in each queue without building the queues: `neo status` creates
+no file (an absent state/queues.db has nothing waiting).
+
 A Huey instance is built from a storage class and its keyword arguments (Huey's own
 `storage_class` pattern), and the quota bucket from pyrate-limiter's bucket of the same store.
 Adding a store means adding one Backend here. Any other scheme is a ConfigError when settings load.
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from neo.core import sqlite
 from neo.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
 
     from neo.core.config import Settings
 
+QUEUES = ("fast", "slow", "maint")
+
 
 @dataclass(frozen=True)
 class Backend:
@@ -36,6 +42,7 @@ class Backend:
     embedded: bool  # queues belong to this machine's data root (`neo download` may flush them)
     storage: Callable[[Settings, str], tuple[type, dict[str, Any]]]  # Huey storage class, kwargs
     bucket: Callable[[Settings, str, list[Rate]], AbstractBucket]  # one quota window store
+    depths: Callable[[Settings], dict[str, int]]  # tasks waiting per queue, read only
 
     def huey(self, settings: Settings, queue: str) -> Huey:
         from huey import Huey
@@ -55,7 +62,23 @@ def _sqlite_storage(settings: Settings, queue: str) -> tuple[type, dict[str, Any
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     # Every worker thread and process writes this one file; Huey's 5 s lock wait was seen to run out
     # under a 10-year download ("database is locked"), failing the task. Wait as long as the ledger.
-    return SqliteStorage, {"filename": str(settings.state_dir / "queues.db"), "timeout": 30}
+    return SqliteStorage, {"filename": str(queues_path(settings)), "timeout": 30}
+
+
+def queues_path(settings: Settings) -> Path:
+    return settings.state_dir / "queues.db"
+
+
+def _sqlite_depths(settings: Settings) -> dict[str, int]:
+    path = queues_path(settings)
+    waiting: dict[str, int] = {}
+    if path.exists():
+        con = sqlite.read_only(path)
+        try:  # Huey's SqliteStorage: a row per task, named by its queue
+            waiting = dict(con.execute("SELECT queue, count(*) FROM task GROUP BY queue").fetchall())
+        finally:
+            con.close()
+    return {q: waiting.get(queue_name(EMBEDDED, q), 0) for q in QUEUES}
 
 
 def quota_path(settings: Settings) -> Path:
@@ -83,8 +106,12 @@ def _redis_bucket(settings: Settings, name: str, rates: list[Rate]) -> AbstractB
     return RedisBucket.init(rates, redis.Redis.from_url(str(settings.queue_url)), f"neo:{name}")
 
 
-EMBEDDED = Backend("sqlite", True, _sqlite_storage, _sqlite_bucket)
-REDIS = Backend("redis", False, _redis_storage, _redis_bucket)
+def _redis_depths(settings: Settings) -> dict[str, int]:
+    return {q: REDIS.huey(settings, q).pending_count() for q in QUEUES}
+
+
+EMBEDDED = Backend("sqlite", True, _sqlite_storage, _sqlite_bucket, _sqlite_depths)
+REDIS = Backend("redis", False, _redis_storage, _redis_bucket, _redis_depths)
 BACKENDS: dict[str, Backend] = {"redis": REDIS, "rediss": REDIS, "unix": REDIS}
 
 

@@ -12,6 +12,7 @@ from neo.core.errors import SchemaError
 from neo.datasets import DatasetSpec
 from neo.lake.writer import ParquetWriter, WriteResult
 from neo.pipeline.batch import Batch
+from neo.pipeline.ledger import Ledger
 from neo.pipeline.processor import ProcessStats, SimpleDataProcessor
 from neo.sources.tushare import TushareClient
 
@@ -48,6 +49,16 @@ class StoreResult:
     stats: ProcessStats
     process_cpu: float  # CPU seconds of this thread spent cleaning and typing
     write_cpu: float  # ... and writing
+    problem: str | None = None  # rows kept out of the lake: how many, why, and where they are kept
+
+    def record(self, ledger: Ledger, dataset: str, params: dict[str, Any]) -> None:
+        """Mark the request in the ledger, once its files are durable: done, or failed when rows
+        were kept out (so that `neo status` and `neo report` show it, and `neo download` exits 1;
+        `--retry-failed` downloads it again)."""
+        if self.problem is None:
+            ledger.done(dataset, params, self.stats.rows_out)
+        else:
+            ledger.failed(dataset, params, self.problem)
 
 
 def store(
@@ -56,7 +67,8 @@ def store(
     """What the slow queue does with a batch: clean and type it, then write it durably.
 
     A batch that cannot be typed is kept under rejected/ and raised as a one-line SchemaError that
-    names the column, a sample value and the kept file."""
+    names the column, a sample value and the kept file. Rows the processor keeps out are kept there
+    too, after the rest is written, and named in the result's `problem`."""
     t0 = time.thread_time()
     try:
         table, stats = processor.process(batch.table, spec)
@@ -67,4 +79,12 @@ def store(
             batch.table, spec, batch.params, str(exc), batch_id=batch.batch_id, fetched_at=batch.fetched_at
         )
         raise SchemaError(f"{exc}; the reply is kept in {kept}") from None
-    return StoreResult(written, stats, t1 - t0, time.thread_time() - t1)
+    result = StoreResult(written, stats, t1 - t0, time.thread_time() - t1)
+    if stats.rejected:
+        reason = "; ".join(why for why, _ in stats.rejected)
+        rows = pa.concat_tables([t for _, t in stats.rejected])
+        kept = writer.reject(
+            rows, spec, batch.params, reason, batch_id=batch.batch_id, fetched_at=batch.fetched_at
+        )
+        result.problem = f"{spec.name}: {reason}; kept in {kept}"
+    return result

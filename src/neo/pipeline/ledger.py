@@ -3,7 +3,8 @@
 It is the source of truth for planning. Queues are transport: a task lost with a killed consumer
 is simply planned again, because only a durable write marks a request done. It lives in SQLite
 under the data root, next to the lake it describes, and is written by the planner and the slow
-and maint consumers (which run where the data root is).
+and maint consumers (which run where the data root is). Reading commands (status, verify, report)
+open it read-only: they create no file, not even the ledger when it is absent (see core/sqlite.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from neo.core import sqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -70,15 +73,26 @@ class DatasetProgress:
 
 
 class Ledger:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """`read_only`: for reading commands, which must create and change no file; the writing
+        methods then fail."""
         self.path = path
+        self.read_only = read_only
         self._local = threading.local()
-        with self._db() as db:
-            db.executescript(SCHEMA)
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with self._db() as db:
+                db.executescript(SCHEMA)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:  # a connection per use: it sees what writers committed since
+            conn = sqlite.read_only(self.path) if self.path.exists() else _empty()
+            try:
+                yield conn
+            finally:
+                conn.close()
+            return
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -178,3 +192,10 @@ class Ledger:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _empty() -> sqlite3.Connection:
+    """An empty ledger in memory: what a reading command sees of a data root that has none."""
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SCHEMA)
+    return conn

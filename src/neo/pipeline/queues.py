@@ -172,7 +172,7 @@ class QueuedPipeline:
             log.exception("%s %s: writing failed", dataset, params)  # a bug must not stall the plan
             c.ledger.failed(dataset, params, f"unexpected {type(exc).__name__}: {first_line(str(exc))}")
             return
-        c.ledger.done(dataset, params, result.stats.rows_out)  # only now: the files are durable
+        result.record(c.ledger, dataset, params)  # only now: the files are durable
         c.publisher.changed()  # metadata.db lists the files from its next sync
         with self._cpu_lock:
             self.cpu["process"] += result.process_cpu

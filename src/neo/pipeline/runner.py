@@ -55,7 +55,7 @@ def ensure_calendar(container: AppContainer, planner: Planner, datasets: list[st
             container.processor,
             container.writer,
         )
-        container.ledger.done(request.dataset, request.params, result.stats.rows_out)
+        result.record(container.ledger, request.dataset, request.params)
     planner.calendar.cache_clear()
     planner.stock_codes.cache_clear()
 

@@ -241,6 +241,33 @@ def split_values(v: Any) -> list[str]:
     return [s.strip() for s in str(v).split(",") if s.strip()]
 
 
+def _kind(value: Any) -> str:
+    """What a JSON value is, as a reply says it."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if value is None:
+        return "null"
+    return f"the text {value!r}"
+
+
+def _whole(value: Any) -> int | None:
+    """A limit or offset as a whole number (the SDK sends numbers, some clients text), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def int_param(value: Any, default: int) -> int:
     try:
         return max(0, int(value)) if value is not None else default
@@ -302,6 +329,12 @@ class Service:
 
     token: str | None = None  # only this token is accepted; None accepts any non-empty token
     ignore_offset: bool = False
+    # A malformed request is code -1000; Tushare's text says only 系统内部错误. `neo serve` says
+    # what is wrong instead; the simulator keeps Tushare's text.
+    explain_malformed: bool = False
+
+    def malformed(self, what: str) -> ProtocolError:
+        return ProtocolError(-1000, f"neo serve: {what}" if self.explain_malformed else MSG_INTERNAL)
 
     def knows(self, api: str) -> bool:
         return api in api_fields() and rule_for(api) is not None
@@ -323,12 +356,17 @@ class Service:
         return Reply(200, error_body(exc.code, exc.msg))
 
     def parse(self, raw: bytes, path_api: str | None) -> Call:
+        """The call a body asks for, checked in Tushare's order: a body that is not a JSON object,
+        the token, the API name, then the params and fields (their shape and types)."""
+        shape = 'a JSON object {"api_name": ..., "token": ..., "params": {...}, "fields": "a,b"}'
         try:
             req = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise ProtocolError(-1000, MSG_INTERNAL) from None
+            raise self.malformed(
+                f"the request body is {'empty' if not raw.strip() else 'not JSON'}; send {shape}"
+            ) from None
         if not isinstance(req, dict):
-            raise ProtocolError(-1000, MSG_INTERNAL)
+            raise self.malformed(f"the request body is {_kind(req)}; send {shape}")
         api = str(req.get("api_name") or path_api or "")
         token = req.get("token")
         params = req.get("params") if req.get("params") is not None else {}
@@ -341,8 +379,25 @@ class Service:
         if not self.knows(api):
             raise ProtocolError(40101, MSG_API)
         if not isinstance(params, dict):
-            raise ProtocolError(-1000, MSG_INTERNAL)
-        return Call(api, token, params, req.get("fields"))
+            raise self.malformed(f"params must be a JSON object, {{}} for none; it is {_kind(params)}")
+        for name, value in params.items():
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, dict | list) for v in values):
+                raise self.malformed(
+                    f"params.{name} must be text, a number or a list of them; it is {_kind(value)}"
+                )
+            if name in PAGING and value is not None and value != "" and _whole(value) is None:
+                raise self.malformed(f"params.{name} must be a whole number; it is {value!r}")
+        fields = req.get("fields")
+        if not (
+            fields is None
+            or isinstance(fields, str)
+            or (isinstance(fields, list) and all(isinstance(f, str) for f in fields))
+        ):
+            raise self.malformed(
+                f"fields must be comma-separated text or a list of names; it is {_kind(fields)}"
+            )
+        return Call(api, token, params, fields)
 
     def query(self, call: Call) -> Query:
         names = resolve_fields(call.api, call.fields)

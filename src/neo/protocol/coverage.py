@@ -15,7 +15,6 @@ compaction committed).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
+from neo.core import sqlite
 from neo.core.dates import fmt_day, parse_day
 from neo.datasets import DatasetSpec, Strategy
 from neo.lake.catalog import read_files
@@ -31,6 +31,7 @@ from neo.pipeline.ledger import Entry, request_key
 from neo.pipeline.planner import beijing_now
 from neo.protocol.core import Query, split_values
 from neo.protocol.lake import Lake, Signature, parse_ymd
+from neo.strategies.base import per_stock_windows
 from neo.strategies.calendar_days import CalendarDays
 from neo.strategies.code_windows import window_params, windows
 from neo.strategies.periods import quarter_ends
@@ -97,7 +98,7 @@ class Coverage:
         path = self.settings.state_dir / "ledger.sqlite"
         if not path.exists():
             return {}
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        con = sqlite.read_only(path)
         try:
             rows = con.execute(
                 "SELECT dataset, request, status, rows, error, finished_at, planned_at FROM requests "
@@ -275,22 +276,10 @@ class Coverage:
         return out
 
     def _code_windows(self, spec: DatasetSpec) -> dict[str, set[tuple[date, date]]]:
-        """The calendar windows downloaded per stock, by stock: done calls naming a ts_code and a
-        date range."""
-
-        def build() -> dict[str, set[tuple[date, date]]]:
-            out: dict[str, set[tuple[date, date]]] = {}
-            for e in self.entries(spec).values():
-                if e.status != "done" or '"ts_code":' not in e.request:  # before parsing the JSON
-                    continue
-                params = e.params
-                lo = parse_ymd(str(params.get("start_date", "")))
-                hi = parse_ymd(str(params.get("end_date", "")))
-                if lo is not None and hi is not None:
-                    out.setdefault(str(params["ts_code"]), set()).add((lo, hi))
-            return out
-
-        return self._cached(("code_windows", spec.name), build)
+        """The calendar windows downloaded per stock, by stock."""
+        return self._cached(
+            ("code_windows", spec.name), lambda: per_stock_windows(self.entries(spec).values())
+        )
 
     def _period_gap(self, spec: DatasetSpec, query: Query) -> Gap | None:
         param = spec.request_param or "period"

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import orjson
 
 from neo.core.config import Settings
-from neo.core.errors import UsageError
+from neo.core.errors import UsageError, check_exists
 from neo.datasets import row_cap, spec_for_api
 from neo.datasets.spec import api_fields
 from neo.protocol.core import Call, Page, ProtocolError, Query, Service, ok_reply
@@ -70,9 +70,12 @@ class LakeService(Service):
     """Tushare's protocol answered from the lake. Thread-safe. `cache_mb` bounds the reply cache,
     `months_mb` the months of data kept in memory (`neo.protocol.months`); 0: none."""
 
+    explain_malformed = True
+
     def __init__(
         self, settings: Settings, token: str | None = None, cache_mb: int = 256, months_mb: int = MONTHS_MB
     ) -> None:
+        check_exists(settings.home)  # a reading command: it creates nothing, a data root least of all
         self.settings = settings
         self.token = token
         self.lake = Lake(settings)

@@ -29,10 +29,6 @@ def write_report(
 ) -> tuple[Path, LakeReport]:
     """Gather, render and write the page. An output that cannot be written fails before the lake
     is read; the page replaces the old one whole, so a browser reloading it never sees half a page."""
-    if output is None:
-        container.settings.home.mkdir(
-            parents=True, exist_ok=True
-        )  # a fresh data root: the report is its first file
     target = output or default_path(container)
     if target.is_dir():
         raise _unwritable(target, "it is a directory")

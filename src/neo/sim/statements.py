@@ -1,6 +1,11 @@
 """Financial statements of the simulated market, one frame per report period: ``income``,
 ``balancesheet``, ``cashflow`` and ``fina_indicator`` (``_vip`` variants alike); see the module
 docstring of ``neo.sim.market`` for the model.
+
+A small share of original versions (``NO_F_ANN_DATE``, drawn per statement, period and row from the
+seed) has no ``f_ann_date``, as Tushare's older rows do; it is part of the statements' key, so a
+client must keep such rows (their ``ann_date`` says when they were known). Restatements always
+carry theirs: it is the only date saying when the restated figures came out.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import numpy as np
 from neo.sim import calendar as cal
 from neo.sim.state import Dataset, Frame, State, api_fields, dates, salt
 from neo.sim.universe import annual, econ, table_rows
+
+NO_F_ANN_DATE = 0.04
 
 
 def quarter_ends(s: State) -> list[dt.date]:
@@ -127,10 +134,13 @@ def build_statement(st: State, api: str, pe: dt.date) -> Frame:
         else:
             col = np.round(col, 4)
         out[name] = col
+    f_ann_dates = dates(f_ann)
+    blank = (ver == 0) & (st.rng(salt("no-f-ann-date"), salt(api), pkey).random(nrow) < NO_F_ANN_DATE)
+    f_ann_dates[blank] = None
     strs = {
         "ts_code": u.codes[s],
         "ann_date": dates(ann),
-        "f_ann_date": dates(f_ann),
+        "f_ann_date": f_ann_dates,
         "end_date": np.full(nrow, cal.ymd(pe), dtype=object),
         "report_type": rt_col,
         "comp_type": u.comp_type[s],

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
+from neo.core.dates import parse_day
+from neo.core.errors import UsageError
 from neo.datasets import DatasetSpec
 from neo.pipeline.ledger import Entry
 
@@ -52,8 +54,9 @@ class DownloadStrategy(ABC):
 
     `plan` lists the calls that bring [start, end] up to date (gap-aware: only what the ledger and
     the lake say is not there, plus what is due for a refresh). `coverage` lists what the dataset
-    should hold between the first and last thing it holds, each covered or not; `missing` (for
-    `neo status` and `neo verify`) and `neo report` both read it, so a gap means one thing.
+    should hold between the first and last thing it holds, each covered or not; `neo status`,
+    `neo verify` (their gaps are its `uncovered` units) and `neo report` all read it, so a gap
+    means one thing. `per_stock_only` says which covered days hold only some stocks' rows.
     `ledger_params` is the call that covers one date of the date column, or None when calls are
     not per date; `neo migrate` marks those calls done for the dates it imports.
     """
@@ -69,16 +72,40 @@ class DownloadStrategy(ABC):
         """Nothing, for a lake that holds nothing of the dataset (a fresh lake misses nothing)."""
         return []
 
-    def missing(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[str]:
-        return uncovered(self.coverage(ctx, spec, calendar))
-
     def ledger_params(self, spec: DatasetSpec, day: date) -> dict[str, str] | None:
         return None
+
+    def per_stock_only(self, ctx: Context, spec: DatasetSpec, days: Iterable[date]) -> list[date]:
+        """Of `days` (which have rows), those only per-stock calls downloaded (`neo download
+        --codes`): the lake holds those stocks' rows there, not the whole market's. Empty for a
+        strategy whose calls are never per stock."""
+        return []
 
 
 def uncovered(units: Iterable[Unit]) -> list[str]:
     """The labels of the units the lake does not cover: what `neo status` lists as missing."""
     return [u.label for u in units if not u.covered]
+
+
+def per_stock_windows(entries: Iterable[Entry]) -> dict[str, set[tuple[date, date]]]:
+    """The calendar windows downloaded per stock, by stock: done calls naming a ts_code and a date
+    range (`neo download --codes`)."""
+    out: dict[str, set[tuple[date, date]]] = {}
+    for e in entries:
+        if e.status != "done" or '"ts_code":' not in e.request:  # before parsing the JSON
+            continue
+        params = e.params
+        lo, hi = _day(params.get("start_date")), _day(params.get("end_date"))
+        if lo is not None and hi is not None:
+            out.setdefault(str(params["ts_code"]), set()).add((lo, hi))
+    return out
+
+
+def _day(value: object) -> date | None:
+    try:
+        return parse_day(str(value))
+    except UsageError:
+        return None
 
 
 def empty_requests(entries: Iterable[Entry]) -> set[str]:

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Literal
 
 from neo.core.dates import fmt_day
 from neo.datasets import DatasetSpec
 from neo.pipeline.ledger import request_key
-from neo.strategies.base import Context, DownloadStrategy, Request, Unit, empty_requests
+from neo.strategies.base import Context, DownloadStrategy, Request, Unit, empty_requests, per_stock_windows
 from neo.strategies.code_windows import plan_windows
 
 
@@ -61,3 +62,15 @@ class CalendarDays(DownloadStrategy):
 
     def ledger_params(self, spec: DatasetSpec, day: date) -> dict[str, str]:
         return {"trade_date": fmt_day(day)}
+
+    def per_stock_only(self, ctx: Context, spec: DatasetSpec, days: Iterable[date]) -> list[date]:
+        entries = ctx.entries(spec)
+        spans = {w for ws in per_stock_windows(entries.values()).values() for w in ws}
+        if not spans:
+            return []
+        out = []
+        for d in days:
+            whole = entries.get(request_key(self.ledger_params(spec, d)))
+            if (whole is None or whole.status != "done") and any(lo <= d <= hi for lo, hi in spans):
+                out.append(d)
+        return out
