@@ -61,13 +61,8 @@ def connect(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
     with _instances_lock:
         hit = _instances.get(path)
         if hit is None or hit[0] != inode:
-            try:
-                con = engine.connect(settings)
-                con.execute(f"ATTACH {lit(str(path))} AS metadata (READ_ONLY)")
-            except duckdb.IOException as exc:
-                if "not a valid DuckDB database file" not in str(exc):
-                    raise
-                log.warning("%s is damaged: reading the lake through views in memory (neo sync)", path)
+            con = _attached(settings, path)
+            if con is None:
                 return open_lake(settings)
             if hit is not None:
                 hit[1].close()  # its cursors keep the instance, and the file they opened
@@ -77,9 +72,29 @@ def connect(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
     return cursor
 
 
+def _attached(settings: Settings, path: Path) -> duckdb.DuckDBPyConnection | None:
+    """An in-memory DuckDB instance of its own with metadata.db attached read-only and in use;
+    None when the file is not a DuckDB database."""
+    con = engine.connect(settings)
+    try:
+        con.execute(f"ATTACH {lit(str(path))} AS metadata (READ_ONLY)")
+    except duckdb.IOException as exc:
+        con.close()
+        if "not a valid DuckDB database file" not in str(exc):
+            raise
+        log.warning("%s is damaged: reading the lake through views in memory (neo sync)", path)
+        return None
+    con.execute("USE metadata")
+    return con
+
+
 def run(sql: str, settings: Settings | None = None) -> pa.Table:
-    """Run one query and return its result; any statement that is not a query is refused."""
-    con = connect(settings)
+    """Run one query and return its result; any statement that is not a query is refused. The
+    connection is its own (its configuration is locked), not one `connect` shares."""
+    settings = settings or load_settings()
+    check_exists(settings.home)
+    path = settings.metadata_db.resolve()
+    con = (_attached(settings, path) if path.exists() else None) or open_lake(settings)
     try:
         check_query(con, sql)
         con.execute("SET lock_configuration = true")
