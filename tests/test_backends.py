@@ -10,9 +10,9 @@ from huey.storage import RedisStorage, SqliteStorage
 from pyrate_limiter import RedisBucket, SQLiteBucket
 
 from neo.app import AppContainer
+from neo.core.backends import BACKENDS, EMBEDDED, backend_for
 from neo.core.config import load_settings
 from neo.core.errors import ConfigError
-from neo.pipeline.backends import BACKENDS, EMBEDDED, backend_for
 from neo.pipeline.queues import QueuedPipeline
 from neo.sim.spawn import neo_command
 

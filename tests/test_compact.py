@@ -62,7 +62,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def writer(settings: Settings) -> ParquetWriter:
-    return ParquetWriter(settings.lake_dir, settings.home / "rejected", fsync=False)
+    return ParquetWriter(settings.lake_dir, settings.rejected_dir, fsync=False)
 
 
 def fill(settings: Settings, dates: list[date], stocks: int, version: int = 0, start: int = 0) -> None:
@@ -289,7 +289,7 @@ def test_vacuum_keeps_files_for_the_grace_period_and_clears_crash_leftovers(sett
     staging = partition / ".compact-deadbeef"  # a compaction killed mid-merge
     staging.mkdir()
     (staging / "part_0.parquet").write_bytes(b"partial")
-    spill = settings.home / "tmp" / "compact-999999999-abcd"
+    spill = settings.tmp_dir / "compact-999999999-abcd"
     spill.mkdir(parents=True)
 
     vacuum(settings, timedelta(hours=1))

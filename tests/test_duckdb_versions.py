@@ -126,7 +126,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     every dataset, daily compacted and then revised on its last day, so its view has both forms."""
     settings = load_settings(home=tmp_path_factory.mktemp("duckdb-versions") / "data", fsync=False)
     sim = Simulator(SimConfig(stocks=12, start=date(2023, 1, 1), end=END, seed=5))
-    writer = ParquetWriter(settings.lake_dir, settings.home / "rejected", fsync=False)
+    writer = ParquetWriter(settings.lake_dir, settings.rejected_dir, fsync=False)
     at = datetime(2024, 4, 1, tzinfo=UTC)
     for spec in DATASETS.values():
         writer.write(expected_table(sim, spec, START, END), spec, batch_id="all", fetched_at=at)

@@ -39,7 +39,7 @@ DAILY = get("daily")
 
 
 def writer_for(settings: Settings) -> ParquetWriter:
-    return ParquetWriter(settings.lake_dir, settings.home / "rejected", fsync=settings.fsync)
+    return ParquetWriter(settings.lake_dir, settings.rejected_dir, fsync=settings.fsync)
 
 
 def ingest(settings: Settings, dataset: str, params: dict | None = None) -> Batch:

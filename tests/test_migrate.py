@@ -140,7 +140,7 @@ class InterruptingWriter(ParquetWriter):
     the worst moment, as the re-run must write that piece again without making a copy."""
 
     def __init__(self, settings, after: int) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(settings.lake_dir, settings.home / "rejected", fsync=False)
+        super().__init__(settings.lake_dir, settings.rejected_dir, fsync=False)
         self.after = after
         self.calls = 0
 
@@ -189,7 +189,7 @@ class Killer(ParquetWriter):
 
 s = load_settings(home=Path(sys.argv[1]), fsync=False)
 with AppContainer(s) as c:
-    migrate(c, Path(sys.argv[2]), writer=Killer(s.lake_dir, s.home / "rejected", fsync=False),
+    migrate(c, Path(sys.argv[2]), writer=Killer(s.lake_dir, s.rejected_dir, fsync=False),
             console=Console(file=io.StringIO()), piece_values=int(sys.argv[4]))
 """
 

@@ -237,7 +237,7 @@ def test_redis_queues_with_two_fast_consumers_sharing_one_quota(
 
 
 def test_dl_twice_does_not_queue_the_same_calls_twice(sim: Sim, tmp_path: Path) -> None:
-    from neo.pipeline.backends import backend_for
+    from neo.core.backends import backend_for
     from neo.pipeline.queues import QueuedPipeline
 
     settings = settings_for(sim(end=END), tmp_path)

@@ -142,7 +142,7 @@ def test_income_asof_is_the_last_version_public_by_each_date(
     pit_homes: Path, versions: list[dict[str, Any]]
 ) -> None:
     s = load_settings(home=pit_homes / uuid.uuid4().hex, token=TOKEN, fsync=False)
-    writer = ParquetWriter(s.lake_dir, s.home / "rejected", fsync=False)
+    writer = ParquetWriter(s.lake_dir, s.rejected_dir, fsync=False)
     table = pa.Table.from_pylist(versions)
     writer.write(table, get("income"), batch_id=uuid.uuid4().hex, fetched_at=datetime.now(UTC))
     c = open_lake(s)

@@ -516,7 +516,7 @@ def test_reply_cache_follows_the_lake(world: World) -> None:
         assert again["data"] == once["data"] and again["request_id"] != once["request_id"]
         kept = len(service.cache._entries)
         # A download finishing changes the ledger: the next request reads the lake again.
-        ledger = world.settings.state_dir / "ledger.sqlite"
+        ledger = world.settings.ledger_path
         stat = ledger.stat()
         os.utime(ledger, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
         assert call(service, "daily", params)["data"] == once["data"]

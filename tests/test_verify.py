@@ -218,7 +218,7 @@ def test_a_file_of_another_schema_is_found(setup: tuple[Path, Path]) -> None:
 def test_repeated_and_conflicting_keys_are_found(setup: tuple[Path, Path]) -> None:
     _, home = setup
     settings = settings_for(home)
-    writer = ParquetWriter(settings.lake_dir, settings.home / "rejected", fsync=False)
+    writer = ParquetWriter(settings.lake_dir, settings.rejected_dir, fsync=False)
     # A snapshot whose newest download holds one key twice: the view shows it twice.
     at = datetime(2030, 1, 1, tzinfo=UTC)
     twice = pa.table({"ts_code": ["000001.SZ", "000001.SZ"], "name": ["a", "b"]})

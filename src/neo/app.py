@@ -9,8 +9,8 @@ from neo.core.errors import check_exists, check_writable
 from neo.datasets import DATASETS
 from neo.lake import manifest
 from neo.lake.catalog import Publisher
+from neo.lake.ledger import Ledger
 from neo.lake.writer import ParquetWriter
-from neo.pipeline.ledger import Ledger
 from neo.pipeline.processor import SimpleDataProcessor
 from neo.sources.quota import QuotaGate
 from neo.sources.tushare import TushareClient
@@ -40,7 +40,7 @@ class AppContainer:
         s = self.settings
         for spec in DATASETS.values():  # a lake from an older neo: its files recorded first
             manifest.adopt(s.lake_dir, spec)
-        return ParquetWriter(s.lake_dir, s.home / "rejected", fsync=s.fsync)
+        return ParquetWriter(s.lake_dir, s.rejected_dir, fsync=s.fsync)
 
     @cached_property
     def publisher(self) -> Publisher:
@@ -53,7 +53,7 @@ class AppContainer:
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.settings.state_dir / "ledger.sqlite", read_only=self.read_only)
+        return Ledger(self.settings.ledger_path, read_only=self.read_only)
 
     def close(self) -> None:
         if "publisher" in self.__dict__:

@@ -7,13 +7,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from neo.app import AppContainer
+from neo.core.backends import backend_for
 from neo.core.dates import fmt_day
 from neo.datasets import DATASETS, DatasetSpec
 from neo.lake import layout, manifest
 from neo.lake.catalog import open_lake, read_files
 from neo.lake.engine import first_row
-from neo.pipeline.backends import backend_for
-from neo.pipeline.ledger import Entry
+from neo.lake.ledger import Entry
 from neo.pipeline.planner import Planner
 from neo.strategies import Unit, for_spec, uncovered
 

@@ -21,9 +21,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from neo.core.backends import check_url
 from neo.core.dates import parse_duration
 from neo.core.errors import ConfigError, UsageError, first_line
-from neo.pipeline.backends import check_url
 
 DEFAULT_TUSHARE_URL = "http://api.tushare.pro"
 
@@ -228,17 +228,54 @@ class Settings(BaseSettings):
             )
         return self.token.get_secret_value()
 
-    @property
-    def state_dir(self) -> Path:
-        return self.home / "state"
+    # -- the data root's paths: every module asks here, none joins them by hand -------------------
 
     @property
     def lake_dir(self) -> Path:
+        """parquet/<dataset>/...: the lake (lake/layout.py names what is inside)."""
         return self.home / "parquet"
 
     @property
     def metadata_db(self) -> Path:
         return self.home / "metadata.db"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.state_dir / "ledger.sqlite"
+
+    @property
+    def queues_path(self) -> Path:
+        """The embedded queues (unused with queue_url)."""
+        return self.state_dir / "queues.db"
+
+    @property
+    def quota_path(self) -> Path:
+        """The embedded quota windows (unused with queue_url)."""
+        return self.state_dir / "quota.sqlite"
+
+    @property
+    def migrate_state(self) -> Path:
+        """neo migrate's progress; its lock is beside it (.lock)."""
+        return self.state_dir / "migrate.sqlite"
+
+    @property
+    def rejected_dir(self) -> Path:
+        """rejected/<dataset>/...: replies kept because they could not be stored."""
+        return self.home / "rejected"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """DuckDB's spill space and compaction's."""
+        return self.home / "tmp"
+
+    @property
+    def report_path(self) -> Path:
+        """Where `neo report` writes its page unless told."""
+        return self.home / "report.html"
 
 
 class _TomlWithoutToken(TomlConfigSettingsSource):

@@ -209,7 +209,7 @@ def _engine(settings: Settings) -> Iterator[Run]:
     statement peaks at 452 MB (docs/architecture.md). Every statement reads each file once, so the
     footer and file caches would only hold memory: both are off.
     """
-    spill = settings.home / "tmp" / f"compact-{os.getpid()}-{secrets.token_hex(4)}"
+    spill = settings.tmp_dir / f"compact-{os.getpid()}-{secrets.token_hex(4)}"
     spill.mkdir(parents=True, exist_ok=True)
 
     def run(sql: str) -> list[tuple[Any, ...]]:

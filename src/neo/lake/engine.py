@@ -48,7 +48,7 @@ def connect(
     options: dict[str, Any] = {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
-        "temp_directory": str((settings.home / "tmp").resolve()),
+        "temp_directory": str(settings.tmp_dir.resolve()),
         **({} if cache_files else {"enable_external_file_cache": False}),
         **config,
     }

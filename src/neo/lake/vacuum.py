@@ -104,7 +104,7 @@ def _clear_home(settings: Settings) -> VacuumResult:
         if _stale(path):
             path.unlink(missing_ok=True)
             result.temps += 1
-    spill = home / "tmp"
+    spill = settings.tmp_dir
     for path in spill.glob("compact-*") if spill.exists() else []:
         pid = int(path.name.split("-")[1])
         if not _alive(pid) or _old(path):

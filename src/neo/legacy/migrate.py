@@ -55,7 +55,6 @@ from neo.strategies import for_spec
 
 PIECE_VALUES = 20_000_000  # ~160 MB of doubles: a piece of daily is 1.8M rows, of balancesheet 127k
 READ_ROWS = 100_000  # rows per Arrow batch streamed from DuckDB
-STATE_FILE = "migrate.sqlite"
 ALL = "all"  # the part name of an undated table's single chunk
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -243,8 +242,8 @@ def migrate(
     check_file(legacy)
     source = str(legacy.resolve())
     with ExitStack() as stack:
-        stack.enter_context(_lock(settings.state_dir / "migrate.lock"))
-        state = MigrationState(settings.state_dir / STATE_FILE)
+        stack.enter_context(_lock(settings.migrate_state.with_suffix(".lock")))
+        state = MigrationState(settings.migrate_state)
         stack.callback(state.close)
         con = open_legacy(legacy, settings)
         stack.callback(con.close)

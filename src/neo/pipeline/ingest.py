@@ -10,9 +10,9 @@ import pyarrow as pa
 
 from neo.core.errors import SchemaError
 from neo.datasets import DatasetSpec
+from neo.lake.ledger import Ledger
 from neo.lake.writer import ParquetWriter, WriteResult
 from neo.pipeline.batch import Batch
-from neo.pipeline.ledger import Ledger
 from neo.pipeline.processor import ProcessStats, SimpleDataProcessor
 from neo.sources.tushare import TushareClient
 

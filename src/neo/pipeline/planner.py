@@ -24,7 +24,7 @@ from neo.core.dates import fmt_day, parse_day
 from neo.core.errors import UsageError
 from neo.datasets import DATASETS, DatasetSpec, Strategy, get
 from neo.lake.catalog import open_lake, read_files
-from neo.pipeline.ledger import Entry, Ledger
+from neo.lake.ledger import Entry, Ledger
 from neo.strategies import Request, for_spec
 from neo.strategies.periods import quarter_ends
 

@@ -18,16 +18,16 @@ from rich.live import Live
 from rich.table import Table
 
 from neo.app import AppContainer
+from neo.core.backends import backend_for
 from neo.core.config import Settings
 from neo.datasets import DATASETS, Strategy, get
 from neo.lake.catalog import sync
 from neo.lake.compact import CompactResult, PartitionResult
+from neo.lake.ledger import DatasetProgress
 from neo.lake.maintenance import due, maintain
-from neo.pipeline.backends import backend_for
 from neo.pipeline.estimate import Estimate, estimate
 from neo.pipeline.ingest import download as download_batch
 from neo.pipeline.ingest import store
-from neo.pipeline.ledger import DatasetProgress
 from neo.pipeline.planner import Planner, Request
 from neo.pipeline.queues import QueuedPipeline
 

@@ -27,7 +27,7 @@ from neo.core.dates import fmt_day, parse_day
 from neo.datasets import DatasetSpec, Strategy
 from neo.lake.catalog import read_files
 from neo.lake.engine import q
-from neo.pipeline.ledger import Entry, request_key
+from neo.lake.ledger import Entry, request_key
 from neo.pipeline.planner import beijing_now
 from neo.protocol.core import Query, split_values
 from neo.protocol.lake import Lake, Signature, parse_ymd
@@ -95,7 +95,7 @@ class Coverage:
         return self._cached(("entries", spec.name), lambda: self._entries(spec))
 
     def _entries(self, spec: DatasetSpec) -> dict[str, Entry]:
-        path = self.settings.state_dir / "ledger.sqlite"
+        path = self.settings.ledger_path
         if not path.exists():
             return {}
         con = sqlite.read_only(path)

@@ -70,7 +70,7 @@ class Lake:
         self._local = threading.local()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._views_sig: Signature | None = None
-        ledger = settings.state_dir / "ledger.sqlite"
+        ledger = settings.ledger_path
         self._ledger_files = [str(ledger), str(ledger.with_name(ledger.name + "-wal"))]
         self._manifests = [str(manifest.path(settings.lake_dir, spec)) for spec in DATASETS.values()]
         self._records: tuple[Signature, list[str]] = ((), [])

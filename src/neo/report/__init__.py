@@ -18,7 +18,7 @@ __all__ = ["LakeReport", "Status", "default_path", "gather", "render", "write_re
 
 
 def default_path(container: AppContainer) -> Path:
-    return container.settings.home / "report.html"
+    return container.settings.report_path
 
 
 def write_report(

@@ -20,7 +20,7 @@ from neo.core import logs
 from neo.datasets import DATASETS, DatasetSpec, Strategy
 from neo.lake.catalog import open_lake
 from neo.lake.engine import q
-from neo.pipeline.ledger import Entry
+from neo.lake.ledger import Entry
 from neo.pipeline.planner import Planner
 from neo.status import dataset_status
 from neo.strategies import Unit, for_spec, uncovered

@@ -17,8 +17,8 @@ import uuid
 
 from pyrate_limiter import AbstractBucket, Limiter, Rate, RateItem
 
+from neo.core.backends import backend_for
 from neo.core.config import Settings
-from neo.pipeline.backends import backend_for
 
 
 def margin(window: float) -> float:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from neo.core.dates import parse_day
 from neo.core.errors import UsageError
 from neo.datasets import DatasetSpec
-from neo.pipeline.ledger import Entry
+from neo.lake.ledger import Entry
 
 if TYPE_CHECKING:
     from neo.core.config import Settings

@@ -9,7 +9,7 @@ from typing import Literal
 
 from neo.core.dates import fmt_day
 from neo.datasets import DatasetSpec
-from neo.pipeline.ledger import request_key
+from neo.lake.ledger import request_key
 from neo.strategies.base import Context, DownloadStrategy, Request, Unit, empty_requests, per_stock_windows
 from neo.strategies.code_windows import plan_windows
 

@@ -14,7 +14,7 @@ from typing import Literal
 from neo.core.dates import fmt_day
 from neo.core.errors import UsageError
 from neo.datasets import DatasetSpec
-from neo.pipeline.ledger import request_key
+from neo.lake.ledger import request_key
 from neo.strategies.base import Context, DownloadStrategy, Request, Unit, empty_requests
 
 Grain = Literal["year", "month"]

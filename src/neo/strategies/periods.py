@@ -8,7 +8,7 @@ from datetime import date
 
 from neo.core.dates import fmt_day
 from neo.datasets import DatasetSpec
-from neo.pipeline.ledger import request_key
+from neo.lake.ledger import request_key
 from neo.strategies.base import Context, DownloadStrategy, Request, Unit, empty_requests
 
 

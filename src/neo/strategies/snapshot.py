@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from neo.datasets import DatasetSpec
-from neo.pipeline.ledger import request_key
+from neo.lake.ledger import request_key
 from neo.strategies.base import Context, DownloadStrategy, Request
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from neo.core import sqlite
@@ -31,7 +31,19 @@ if TYPE_CHECKING:
     from huey import Huey
     from pyrate_limiter import AbstractBucket, Rate
 
-    from neo.core.config import Settings
+
+class Settings(Protocol):
+    """What a backend reads of neo's settings (core/config.py: config imports this module to check
+    queue_url, so this module names the settings it needs rather than import them)."""
+
+    queue_url: str | None
+
+    @property
+    def queues_path(self) -> Path: ...
+
+    @property
+    def quota_path(self) -> Path: ...
+
 
 QUEUES = ("fast", "slow", "maint")
 
@@ -59,18 +71,14 @@ def queue_name(backend: Backend, queue: str) -> str:
 def _sqlite_storage(settings: Settings, queue: str) -> tuple[type, dict[str, Any]]:
     from huey.storage import SqliteStorage
 
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    settings.queues_path.parent.mkdir(parents=True, exist_ok=True)
     # Every worker thread and process writes this one file; Huey's 5 s lock wait was seen to run out
     # under a 10-year download ("database is locked"), failing the task. Wait as long as the ledger.
-    return SqliteStorage, {"filename": str(queues_path(settings)), "timeout": 30}
-
-
-def queues_path(settings: Settings) -> Path:
-    return settings.state_dir / "queues.db"
+    return SqliteStorage, {"filename": str(settings.queues_path), "timeout": 30}
 
 
 def _sqlite_depths(settings: Settings) -> dict[str, int]:
-    path = queues_path(settings)
+    path = settings.queues_path
     waiting: dict[str, int] = {}
     if path.exists():
         con = sqlite.read_only(path)
@@ -81,14 +89,10 @@ def _sqlite_depths(settings: Settings) -> dict[str, int]:
     return {q: waiting.get(queue_name(EMBEDDED, q), 0) for q in QUEUES}
 
 
-def quota_path(settings: Settings) -> Path:
-    return settings.state_dir / "quota.sqlite"
-
-
 def _sqlite_bucket(settings: Settings, name: str, rates: list[Rate]) -> AbstractBucket:
     from pyrate_limiter import SQLiteBucket
 
-    path = quota_path(settings)
+    path = settings.quota_path
     path.parent.mkdir(parents=True, exist_ok=True)
     return SQLiteBucket.init_from_file(rates, table=name, db_path=str(path), use_file_lock=True)
 
