@@ -23,6 +23,7 @@ test: $(STAMP)
 	@scripts/ensure-redis.sh
 	@scripts/ensure-chromium.sh
 	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/lint-imports
 	$(BIN)/pytest $(TEST_ARGS)
 
 test-slow: $(STAMP)
@@ -53,6 +54,7 @@ reliability: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts bench
 	$(BIN)/ruff format --check src tests scripts bench
+	$(BIN)/lint-imports
 
 # The benchmark suite; writes docs/BENCHMARKS.md. make bench SIZE=medium|large, BENCH_ARGS='--rounds 3'.
 bench: $(STAMP)

@@ -29,7 +29,7 @@ than the previous row's in the same file; and how many row groups a lookup of on
 must read (row groups whose min/max statistics contain the value: what lets DuckDB skip data).
 
 The native comparison: the same rows (the view's latest version per key) in a DuckDB table in its
-own .db file, as a legacy user has it: `neo.legacy.writer.create_table` (the declared columns, PRIMARY KEY
+own .db file, as a legacy user has it: `legacy_writer.create_table` (the declared columns, PRIMARY KEY
 (ts_code, trade_date)), rows inserted in day order (INSERT ... SELECT ... ORDER BY trade_date,
 ts_code: the order a day-by-day upsert leaves them in).
 
@@ -67,20 +67,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import _support  # noqa: F401  (tests/support on the import path)
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from _results import save
 from bench_lake import make_batch, trading_days
+from tests.support.legacy_writer import create_table
+from tests.support.processes import neo_command
 
-from neo.app import AppContainer
 from neo.core.config import Settings, load_settings
 from neo.datasets import get
 from neo.lake.catalog import lit, sync
 from neo.lake.query import connect
-from neo.legacy.writer import create_table
-from neo.sim.spawn import neo_command
+from neo.pipeline.container import AppContainer
 
 SPEC = get("daily")
 FIRST_YEAR = 2015

@@ -29,17 +29,18 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import _support  # noqa: F401  (tests/support on the import path)
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from _results import save
+from tests.support.legacy_writer import create_table, upsert
 
 from neo.core.config import load_settings
 from neo.datasets import get
 from neo.lake.catalog import sync
 from neo.lake.writer import ParquetWriter, dictionary_columns
-from neo.legacy.writer import create_table, upsert
 from neo.pipeline.processor import SimpleDataProcessor
 
 SPEC = get("daily")

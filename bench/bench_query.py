@@ -21,9 +21,9 @@ States, each its own data root (NEO_HOME):
       as for a user whose last run was a day ago).
 
 Anchors, built from the lake's own rows (the views of state (a); for (c), what (c)'s download added):
-  native: one DuckDB .db per state as the legacy DBOperator.upsert built it: neo.legacy.writer.create_table
+  native: one DuckDB .db per state as the legacy DBOperator.upsert built it: legacy_writer.create_table
       (declared columns, PRIMARY KEY = DatasetSpec.key; statements keep every version) filled in day
-      order (ORDER BY date, key); for (c) a copy of (a)'s file, then neo.legacy.writer.upsert of the rows of
+      order (ORDER BY date, key); for (c) a copy of (a)'s file, then legacy_writer.upsert of the rows of
       the files (c)'s download wrote. daily_qfq, daily_hfq and income_latest are views with exactly
       neo's SQL (neo.lake.catalog.adjusted_view, latest_view).
   peer: the layout of the best open peer (JY0284/stock-data): one Parquet file per trading day in
@@ -79,6 +79,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import _support  # noqa: F401  (tests/support on the import path)
 import bench_compact as bc
 import duckdb
 import numpy as np
@@ -87,14 +88,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from _results import save
 from suite import cpu_model, filesystem, git_commit, os_name, ram, version
+from tests.support.legacy_writer import create_table, upsert
+from tests.support.processes import neo_command, spawn
 
 from neo.core.config import Settings
 from neo.datasets import DatasetSpec, get
 from neo.lake.catalog import adjusted_view, latest_view, lit, q
 from neo.lake.engine import profile_totals, profiled_operators
-from neo.legacy.writer import create_table, upsert
 from neo.sim import calendar
-from neo.sim.spawn import neo_command, spawn
 
 REPO = Path(__file__).resolve().parent.parent
 MARKET = ("daily", "adj_factor", "daily_basic")

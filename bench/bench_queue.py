@@ -21,15 +21,16 @@ import time
 from datetime import date
 from pathlib import Path
 
+import _support  # noqa: F401  (tests/support on the import path)
 import httpx
 from _results import save
+from tests.support.processes import spawn
 
-from neo.app import AppContainer
 from neo.core.config import load_settings
 from neo.datasets import get
 from neo.pipeline import runner
+from neo.pipeline.container import AppContainer
 from neo.pipeline.queues import QueuedPipeline
-from neo.sim.spawn import spawn
 
 QUOTA, QUOTA_WINDOW = 100, 12.0  # = 500 calls/min
 

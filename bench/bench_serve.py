@@ -27,17 +27,18 @@ import time
 from datetime import date
 from pathlib import Path
 
+import _support  # noqa: F401  (tests/support on the import path)
 import httpx
 import orjson
 from _results import save
 from bench_sim import bare_call as call
 from bench_sim import throughput
+from tests.support.processes import free_port, neo_command, spawn, wait_for_port
 
-from neo.app import AppContainer
 from neo.core.config import load_settings
 from neo.pipeline import runner
+from neo.pipeline.container import AppContainer
 from neo.sim.calendar import open_days
-from neo.sim.spawn import free_port, neo_command, spawn, wait_for_port
 
 START, END = date(2024, 1, 1), date(2024, 3, 31)
 

@@ -27,16 +27,17 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
+import _support  # noqa: F401  (tests/support on the import path)
 import httpx
 import numpy as np
 import orjson
 from _results import save
+from tests.support.processes import spawn
 
 from neo.core.config import load_settings
 from neo.sim.calendar import open_days
 from neo.sim.market import Market
 from neo.sim.minutes import daily_of, generate
-from neo.sim.spawn import spawn
 from neo.sources.tushare import TushareClient
 
 

@@ -6,7 +6,7 @@ whole-market batch per day (bench_lake.make_batch), then the last days/50 days (
 delivered again with revised values. N is `--days` days, 10N is `--factor` x as many days of the same
 market: the data grows along its history, as a lake does, one year = one partition. At each size:
   1. the history written through the lake writer (fsync on) and, for the same deliveries, upserted
-     into a legacy DuckDB table (neo.legacy.writer.create_table + upsert, one batch at a time, one
+     into a legacy DuckDB table (legacy_writer.create_table + upsert, one batch at a time, one
      connection: what DBOperator.upsert did); then `--new-days` more days written on top of that
      history, interleaved rounds of: bare pq.write_table (defaults, and the lake's encoding options),
      the lake write path (fsync on and off) into a hard-linked copy of the lake, and the legacy
@@ -49,18 +49,19 @@ from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 
+import _support  # noqa: F401  (tests/support on the import path)
 import bench_compact as bc
 import bench_lake as bl
 import bench_queue as bq
 import duckdb
 import numpy as np
 import pyarrow as pa
+from tests.support.legacy_writer import create_table, upsert
+from tests.support.processes import neo_command
 
 from neo.core.config import Settings, load_settings
 from neo.lake.catalog import sync
 from neo.lake.query import connect
-from neo.legacy.writer import create_table, upsert
-from neo.sim.spawn import neo_command
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "docs" / "BENCHMARKS.md"
@@ -980,7 +981,7 @@ def bytes_section(n: Scale, big: Scale) -> list[str]:
         "",
         "Method: the same rows (the history of section 1, revised days included) as the lake's fresh files "
         "(one zstd Parquet file per day, with the `_fetched_at` column), as the compacted lake (one row per "
-        "key), and as the legacy database built by `neo.legacy.writer.create_table` + `upsert`, one batch "
+        "key), and as the legacy database built by `legacy_writer.create_table` + `upsert`, one batch "
         "per day in one connection, the way the old DBOperator.upsert built it (its .db file after closing, "
         "with the primary key index). Sizes are file sizes (`st_size`) of the data files; the lake's "
         "manifests and metadata.db (views only, a few hundred KB) are not counted.",

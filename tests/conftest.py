@@ -91,7 +91,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     import shutil
     import subprocess
 
-    from neo.sim.spawn import free_port, wait_for_port
+    from tests.support.processes import free_port, wait_for_port
 
     server = shutil.which("redis-server")
     if server is None:

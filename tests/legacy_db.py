@@ -18,13 +18,13 @@ import pyarrow.compute as pc
 import pytest
 from rich.console import Console
 
-from neo.app import AppContainer
 from neo.cli import main
 from neo.core.config import Settings, load_settings
 from neo.datasets import Strategy, get
 from neo.legacy.migrate import MigrateResult, migrate
-from neo.legacy.writer import create_table, upsert
+from neo.pipeline.container import AppContainer
 from neo.sim.market import Market
+from tests.support.legacy_writer import create_table, upsert
 
 START, END = date(2023, 11, 1), date(2024, 2, 29)  # two years, so two partitions
 DATASETS = ("stock_basic", "trade_cal", "daily", "adj_factor", "income")

@@ -9,12 +9,12 @@ import pytest
 from huey.storage import RedisStorage, SqliteStorage
 from pyrate_limiter import RedisBucket, SQLiteBucket
 
-from neo.app import AppContainer
 from neo.core.backends import BACKENDS, EMBEDDED, backend_for
 from neo.core.config import load_settings
 from neo.core.errors import ConfigError
+from neo.pipeline.container import AppContainer
 from neo.pipeline.queues import QueuedPipeline
-from neo.sim.spawn import neo_command
+from tests.support.processes import neo_command
 
 
 def storages_and_bucket(home: Path, **settings: object) -> tuple[set[type], type]:

@@ -16,8 +16,8 @@ import pytest
 from neo.cli import main
 from neo.datasets import DATASETS
 from neo.lake import research
-from neo.sim.spawn import neo_command, spawn
 from tests.conftest import TOKEN
+from tests.support.processes import neo_command, spawn
 
 NEO = neo_command()
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from neo.core.errors import SchemaError, UsageError
 from neo.datasets import DATASETS, Strategy, get, spec_for_api
-from neo.datasets.spec import api_fields, cast_array, rows_to_table
+from neo.datasets.spec import api_schemas, cast_array, rows_to_table
 from tests.conftest import FIRST_DATASETS, ROOT, SHARED
 
 REQUIRED = list(FIRST_DATASETS)
@@ -23,7 +23,7 @@ def test_shipped_field_lists_match_shared_schemas() -> None:
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    assert mod.compact(json.loads(path.read_text(encoding="utf-8"))) == api_fields(), (
+    assert mod.compact(json.loads(path.read_text(encoding="utf-8"))) == api_schemas(), (
         "run: python scripts/sync_fields.py"
     )
 
@@ -34,7 +34,7 @@ def test_every_required_dataset_has_a_complete_spec(name: str) -> None:
     names = s.field_names
     assert set(s.key) <= set(names)
     assert s.date_column is None or s.schema.field(s.date_column).type == pa.date32()
-    assert s.row_cap > 0 and s.api in api_fields()
+    assert s.row_cap > 0 and s.api in api_schemas()
     assert all(spec_for_api(a) is s for a in s.apis)
     if s.strategy is Strategy.PERIOD:
         assert s.api == f"{name}_vip" and s.latest_key and set(s.latest_key) <= set(s.key)

@@ -18,20 +18,22 @@ import pyarrow.parquet as pq
 import pytest
 
 import neo
-from neo.app import AppContainer
 from neo.core.config import Settings
 from neo.core.errors import SchemaError
 from neo.datasets import get
 from neo.lake import layout, manifest
 from neo.lake.catalog import open_lake, sync
+from neo.lake.model import LakeModel
 from neo.lake.query import QueryError, run
 from neo.lake.writer import ParquetWriter
 from neo.pipeline.batch import Batch
+from neo.pipeline.container import AppContainer
 from neo.pipeline.ingest import download, store
 from neo.pipeline.processor import SimpleDataProcessor
+from neo.report.status import LakeStatus, dataset_status
 from neo.sim.server import SimHTTPServer
 from neo.sources.tushare import TushareClient
-from neo.status import dataset_status, notes
+from neo.strategies import Context
 from tests.conftest import client_settings, read_line, wait_until
 
 Sim = Callable[..., SimHTTPServer]
@@ -223,10 +225,10 @@ def test_a_reply_with_no_rows_writes_no_file_and_status_explains_older_ones(sett
     dividend = get("dividend")
     old = settings_home.lake_dir / "dividend" / "g00000001-20240102T000000000000-old.parquet"
     writer.write_file(layout.file_schema(dividend).empty_table(), old)
-    with AppContainer(settings_home, read_only=True) as reader:
-        shown = dataset_status(reader, dividend, [])
+    with LakeModel(settings_home) as lake:
+        shown = dataset_status(Context(lake), dividend)
     assert (shown.files, shown.rows) == (1, 0)
-    assert notes([shown], settings_home.home) == [
+    assert LakeStatus(settings_home.home, [shown], [], {}).notes() == [
         "dividend: its files (1) hold no rows: calls that returned none, kept as empty files by an earlier "
         "neo (now the ledger alone records such calls); no query sees them"
     ]

@@ -8,13 +8,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from neo.app import AppContainer
 from neo.core.config import Settings
 from neo.datasets import get
 from neo.lake import manifest
 from neo.lake.catalog import open_lake
 from neo.lake.maintenance import due
 from neo.pipeline import runner
+from neo.pipeline.container import AppContainer
 from neo.pipeline.queues import QueuedPipeline
 from neo.sim.server import SimHTTPServer
 from tests.conftest import client_settings

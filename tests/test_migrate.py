@@ -12,15 +12,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from neo.app import AppContainer
 from neo.core.config import load_settings
+from neo.core.dates import BEIJING
 from neo.core.errors import SchemaError, UsageError
 from neo.datasets import get
 from neo.lake.catalog import open_lake, read_files
 from neo.lake.writer import ParquetWriter
 from neo.legacy.compare import compare_legacy
-from neo.legacy.writer import create_table, upsert
-from neo.pipeline.planner import BEIJING, Planner
+from neo.pipeline.container import AppContainer
+from neo.pipeline.planner import Planner
 from tests.legacy_db import (
     DATASETS,
     END,
@@ -36,6 +36,7 @@ from tests.legacy_db import (
     settings_for,
     sql,
 )
+from tests.support.legacy_writer import create_table, upsert
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +174,7 @@ KILLED = """
 import io, os, signal, sys
 from pathlib import Path
 from rich.console import Console
-from neo.app import AppContainer
+from neo.pipeline.container import AppContainer
 from neo.core.config import load_settings
 from neo.lake.writer import ParquetWriter
 from neo.legacy.migrate import migrate

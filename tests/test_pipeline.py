@@ -14,14 +14,15 @@ from typing import Any
 
 import pytest
 
-from neo.app import AppContainer
 from neo.core.config import Settings
+from neo.core.dates import BEIJING
 from neo.lake.catalog import open_lake
 from neo.pipeline import runner
-from neo.pipeline.planner import BEIJING, Planner
+from neo.pipeline.container import AppContainer
+from neo.pipeline.planner import Planner
 from neo.sim.server import SimHTTPServer
-from neo.sim.spawn import neo_command
 from tests.conftest import CORE_DATASETS, TOKEN, client_settings, wait_until
+from tests.support.processes import neo_command
 
 Sim = Callable[..., SimHTTPServer]
 START, END = date(2024, 1, 1), date(2024, 2, 29)
@@ -96,7 +97,7 @@ KILLED_DOWNLOAD = """
 import sys
 from datetime import date
 from pathlib import Path
-from neo.app import AppContainer
+from neo.pipeline.container import AppContainer
 from neo.core.config import load_settings
 from neo.pipeline import runner
 s = load_settings(home=Path(sys.argv[2]), tushare_url=sys.argv[1], token="tok", default_quota=0,

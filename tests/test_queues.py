@@ -16,17 +16,18 @@ from typing import Any
 import pytest
 
 import neo
-from neo.app import AppContainer
 from neo.core.config import Settings
 from neo.core.errors import StorageError
 from neo.lake.catalog import open_lake, sync
+from neo.lake.ledger import Ledger
 from neo.lake.writer import ParquetWriter
 from neo.pipeline import runner
+from neo.pipeline.container import AppContainer
 from neo.pipeline.queues import QueuedPipeline
 from neo.report import gather
 from neo.sim.server import Poison, SimHTTPServer
-from neo.sim.spawn import neo_command
 from tests.conftest import TOKEN, client_settings
+from tests.support.processes import neo_command
 
 Sim = Callable[..., SimHTTPServer]
 END = date(2024, 2, 29)
@@ -122,9 +123,8 @@ def test_rows_that_cannot_be_stored_are_kept_failed_and_shown(sim: Sim, tmp_path
     assert done.returncode == 1 and "2 failed" in done.stdout, done.stdout + done.stderr
 
     settings = settings_for(server, tmp_path)
-    with AppContainer(settings, read_only=True) as c:
-        failed = {e.dataset: e for e in c.ledger.entries(status="failed")}
-        report = gather(c)
+    failed = {e.dataset: e for e in Ledger(settings.ledger_path, read_only=True).entries(status="failed")}
+    report = gather(settings)
     assert set(failed) == {"income", "daily"}
     assert failed["income"].params == {"period": "20240331"}
     assert "1 row has no end_date" in (failed["income"].error or "")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from neo.app import AppContainer
 from neo.core.config import Settings
 from neo.lake.catalog import open_lake
 from neo.pipeline import runner
+from neo.pipeline.container import AppContainer
 from neo.protocol.serve import running
 from neo.sim.server import SimConfig
 from neo.sim.server import running as sim_running

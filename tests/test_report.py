@@ -18,15 +18,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neo.app import AppContainer
 from neo.core.config import Settings
 from neo.lake.layout import is_placeholder
 from neo.pipeline import runner
+from neo.pipeline.container import AppContainer
 from neo.report import LakeReport, Status, gather, render
 from neo.report.coverage import DatasetCoverage, Failure, Month, Year
 from neo.sim.server import SimConfig, running
-from neo.sim.spawn import neo_command
 from tests.conftest import client_settings
+from tests.support.processes import neo_command
 
 END = date(2024, 4, 30)
 DATASETS = [
@@ -83,8 +83,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def report(lake: Settings) -> LakeReport:
-    with AppContainer(lake) as container:
-        return gather(container, now=NOW)
+    return gather(lake, now=NOW)
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +125,10 @@ def test_a_deleted_month_is_missing_between_complete_ones(report: LakeReport) ->
 
 
 def test_coverage_is_exactly_what_neo_status_reports_missing(lake: Settings, report: LakeReport) -> None:
-    from neo.status import status
+    from neo.report.status import status
 
-    with AppContainer(lake) as container:
-        datasets, failed, _ = status(container)
+    result = status(lake)
+    datasets, failed = result.datasets, result.failed
     assert {d.dataset: tuple(d.missing) for d in datasets} == {d.name: d.missing for d in report.datasets}
     assert sorted((e.dataset, e.request) for e in failed) == sorted(
         (f.dataset, f.request) for f in report.failures

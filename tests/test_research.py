@@ -15,15 +15,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from neo.app import AppContainer
 from neo.core.config import Settings
 from neo.datasets import DATASETS, Strategy, get
 from neo.lake.catalog import open_lake
 from neo.lake.layout import is_placeholder
 from neo.pipeline import runner
+from neo.pipeline.container import AppContainer
 from neo.pipeline.planner import Planner
+from neo.report.status import status
 from neo.sim.server import SimHTTPServer
-from neo.status import status
 from neo.strategies.code_windows import windows
 from tests.conftest import client_settings
 
@@ -95,8 +95,8 @@ def test_each_research_dataset_reads_typed_with_one_row_per_key(lake: tuple, nam
 
 def test_status_lists_every_research_dataset_with_no_gaps(lake: tuple) -> None:
     settings, _ = lake
-    with AppContainer(settings) as container:
-        datasets, failed, _ = status(container)
+    result = status(settings)
+    datasets, failed = result.datasets, result.failed
     by_name = {d.dataset: d for d in datasets}
     assert not failed
     for name in RESEARCH:

@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import neo
-from neo.app import AppContainer
 from neo.core.config import Settings, load_settings
 from neo.datasets import get
 from neo.lake.catalog import open_lake, read_files, sync
@@ -28,6 +27,7 @@ from neo.lake.engine import profiled_operators
 from neo.lake.research import PIT_REPORTS, PRICE_TOLERANCE
 from neo.lake.writer import ParquetWriter
 from neo.pipeline import runner
+from neo.pipeline.container import AppContainer
 from tests.conftest import TOKEN, client_settings
 
 END = date(2024, 3, 31)

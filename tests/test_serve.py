@@ -21,20 +21,22 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import neo
-from neo.app import AppContainer
+from neo import console
 from neo.core.config import Settings
 from neo.datasets import DATASETS, spec_for_api
-from neo.datasets.spec import api_fields
-from neo.lake.health import check_lake, passed, render_health
+from neo.datasets.spec import api_schemas
+from neo.lake.model import LakeModel
 from neo.pipeline import runner
-from neo.pipeline.planner import Planner
+from neo.pipeline.container import AppContainer
 from neo.protocol.core import MSG_API, MSG_TOKEN
 from neo.protocol.serve import INCOMPLETE, LakeService, running
+from neo.report.status import dataset_status
+from neo.report.verify import check_lake, passed
 from neo.sim.server import SimConfig, SimHTTPServer, Simulator
 from neo.sim.server import running as sim_running
-from neo.sim.spawn import neo_command
-from neo.status import dataset_status
+from neo.strategies import Context
 from tests.conftest import TOKEN, client_settings, read_line
+from tests.support.processes import neo_command
 
 END = date(2024, 3, 31)
 MARKET = SimConfig(stocks=30, start=date(2022, 1, 1), end=END, seed=7)
@@ -197,7 +199,7 @@ def dated_request(world: World, draw: st.DataObject) -> tuple[str, dict[str, Any
         params["ts_code"] = ",".join(codes)
     if draw.draw(st.booleans()):
         params |= {"offset": draw.draw(st.integers(0, 40)), "limit": draw.draw(st.integers(1, 12))}
-    names = [f["name"] for f in api_fields()[api]["fields"]]
+    names = [f["name"] for f in api_schemas()[api]["fields"]]
     fields: Any = ""
     if draw.draw(st.booleans()):
         fields = ",".join(draw.draw(st.permutations(names))[: draw.draw(st.integers(1, len(names)))])
@@ -334,7 +336,7 @@ def test_a_day_the_ledger_saw_empty_is_not_a_gap(world: World, tmp_path: Any) ->
     assert spec is not None
     empty = [
         e.params["trade_date"]
-        for e in world.lake.coverage.entries(spec).values()
+        for e in world.lake.lake.model().entries(spec).values()
         if e.status == "done" and e.rows == 0
     ]
     if not empty:
@@ -346,11 +348,10 @@ def test_a_day_the_ledger_saw_empty_is_not_a_gap(world: World, tmp_path: Any) ->
 def per_stock_days(settings: Settings) -> list[str]:
     """The days of daily that `neo status` and `neo verify` name as downloaded per stock only (the
     same, or this fails), with verify's verdict on them."""
-    with AppContainer(settings, read_only=True) as reader:
-        calendar = Planner(settings, reader.ledger).calendar()
-        shown = dataset_status(reader, DATASETS["daily"], calendar).per_stock_only
-        [health] = check_lake(reader, ["daily"])
-    _, lines = render_health([health])
+    with LakeModel(settings) as lake:
+        shown = dataset_status(Context(lake), DATASETS["daily"]).per_stock_only
+    [health] = check_lake(settings, ["daily"])
+    _, lines = console.verify([health])
     assert health.per_stock_only == shown
     assert passed([health]) is not bool(shown)
     assert not shown or any("for some stocks only (neo download --codes)" in line for line in lines)
@@ -398,7 +399,7 @@ def test_days_downloaded_for_some_stocks_only_are_refused_to_the_whole_market(
 
 
 def test_unknown_api_token_and_required_params(world: World) -> None:
-    for unknown in ["stk_mins", "no_such_api", *(a for a in api_fields() if spec_for_api(a) is None)]:
+    for unknown in ["stk_mins", "no_such_api", *(a for a in api_schemas() if spec_for_api(a) is None)]:
         assert (call(world.lake, unknown)["code"], call(world.lake, unknown)["msg"]) == (40101, MSG_API)
     guarded = LakeService(world.settings, token="only-this")
     try:

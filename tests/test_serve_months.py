@@ -12,12 +12,12 @@ from typing import Any
 import orjson
 import pytest
 
-from neo.app import AppContainer
 from neo.core.config import Settings
 from neo.datasets import spec_for_api
 from neo.lake.compact import compact
 from neo.lake.vacuum import vacuum
 from neo.pipeline import runner
+from neo.pipeline.container import AppContainer
 from neo.protocol.serve import INCOMPLETE, LakeService
 from neo.sim.server import SimConfig
 from neo.sim.server import running as sim_running

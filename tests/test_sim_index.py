@@ -40,7 +40,7 @@ def rows(frame: Frame) -> list[dict[str, Any]]:
 
 
 def primary_key(api: str) -> list[str]:
-    from neo.datasets.spec import api_fields as shipped
+    from neo.datasets.spec import api_schemas as shipped
 
     return list(shipped()[api]["primary_key"])
 

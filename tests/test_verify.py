@@ -11,14 +11,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from neo.app import AppContainer
 from neo.core.errors import UsageError
 from neo.datasets import DATASETS as ALL_DATASETS
 from neo.datasets import get
 from neo.lake import manifest
-from neo.lake.health import DatasetHealth, check_lake
 from neo.lake.writer import ParquetWriter
 from neo.legacy.compare import compare_legacy
+from neo.report.verify import DatasetHealth, check_lake
 from tests.legacy_db import build_legacy, cli, run_migrate, settings_for, sql
 
 DATASETS = ("trade_cal", "stock_basic", "daily", "income")
@@ -165,8 +164,7 @@ def test_verify_cli_errors_are_one_line(
 
 
 def health(home: Path, *datasets: str) -> dict[str, DatasetHealth]:
-    with AppContainer(settings_for(home)) as container:
-        return {h.dataset: h for h in check_lake(container, list(datasets) or None)}
+    return {h.dataset: h for h in check_lake(settings_for(home), list(datasets) or None)}
 
 
 def test_a_migrated_lake_passes_its_own_checks(

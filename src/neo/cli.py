@@ -7,13 +7,16 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from neo.core import logs
 from neo.core.errors import NeoError, UsageError, explain, first_line
 from neo.core.output import Format
+
+if TYPE_CHECKING:  # imported where used: `neo --help` and `neo datasets` stay quick to start
+    from neo.core.config import Settings
 
 app = typer.Typer(
     help="Keep a local, always-current copy of Chinese A-share data from Tushare Pro.",
@@ -62,8 +65,8 @@ def fetch(
 
     Uses TUSHARE_TOKEN and NEO_TUSHARE_URL; point it at `neo sim serve` to try it offline.
     """
-    from neo.app import AppContainer
     from neo.core.output import emit
+    from neo.pipeline.container import AppContainer
 
     params = _pairs(param or [], "--param")
     with AppContainer() as container:
@@ -133,7 +136,8 @@ def download(
     from rich.console import Console
     from rich.table import Table
 
-    from neo.app import AppContainer
+    from neo.console import LiveDownload
+    from neo.pipeline.container import AppContainer
     from neo.pipeline.runner import download as run_download
     from neo.pipeline.runner import dry_run as run_dry_run
 
@@ -149,7 +153,8 @@ def download(
             Console().print(table)
             print(plan.line())
             return
-        summary = run_download(container, retry_failed=retry_failed, refetch=refetch, **args)  # type: ignore[arg-type]
+        live = LiveDownload(container.settings)
+        summary = run_download(container, retry_failed=retry_failed, refetch=refetch, progress=live, **args)  # type: ignore[arg-type]
     state = "interrupted" if summary.interrupted else "done"
     print(
         f"{state}: {summary.planned} calls planned, {summary.rows:,} rows written, {summary.failed} failed, "
@@ -177,7 +182,7 @@ def dl(
 
     Requests queued by an earlier `neo dl` in the last 6 hours and not yet done are not queued again.
     """
-    from neo.app import AppContainer
+    from neo.pipeline.container import AppContainer
     from neo.pipeline.queues import QueuedPipeline
     from neo.pipeline.runner import QUEUED_TTL, plan
 
@@ -213,7 +218,7 @@ def dp(
     ] = None,
 ) -> None:
     """Run one kind of consumer in the foreground (for long-running or multi-machine deployments)."""
-    from neo.app import AppContainer
+    from neo.pipeline.container import AppContainer
     from neo.pipeline.queues import QueuedPipeline
     from neo.pipeline.runner import consume
 
@@ -225,42 +230,28 @@ def dp(
         consume(QueuedPipeline(container), kind.value, workers or default)
 
 
+def _reading() -> Settings:
+    """Settings for a reading command: its data root must exist (a typo in NEO_HOME is one line,
+    and nothing is created)."""
+    from neo.core.config import load_settings
+    from neo.core.errors import check_exists
+
+    settings = load_settings()
+    check_exists(settings.home)
+    return settings
+
+
 @app.command()
 def status() -> None:
     """Per dataset: rows, files, date range, missing trade dates/periods, last update; queues; failures."""
-    from rich.console import Console
-    from rich.table import Table
+    from neo import console
+    from neo.report.status import status as lake_status
 
-    from neo.app import AppContainer
-    from neo.status import notes
-    from neo.status import status as get_status
-
-    with AppContainer(read_only=True) as container:
-        datasets, failed, depths = get_status(container)
-    table = Table("dataset", "rows", "files", "from", "to", "missing", "updated (UTC)", title="lake")
-    for d in datasets:
-        missing = ", ".join(d.missing[:5]) + (f" (+{len(d.missing) - 5})" if len(d.missing) > 5 else "")
-        table.add_row(
-            d.dataset,
-            f"{d.rows:,}",
-            str(d.files),
-            str(d.first or "-"),
-            str(d.last or "-"),
-            missing or "-",
-            f"{d.updated:%Y-%m-%d %H:%M}" if d.updated else "-",
-        )
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    console.print(table)
-    console.print("queues: " + ", ".join(f"{k} {v} waiting" for k, v in depths.items()))
-    for line in notes(datasets, container.settings.home):
-        console.print(line, markup=False)
-    if failed:
-        out = Table(
-            "dataset", "request", "reason", title=f"{len(failed)} failed (retry: neo download --retry-failed)"
-        )
-        for e in failed:
-            out.add_row(e.dataset, e.request, e.error or "")
-        console.print(out)
+    table, lines, failed = console.status(lake_status(_reading()))
+    out = console.out()
+    console.print_lines(out, table, lines)
+    if failed is not None:
+        out.print(failed)
 
 
 @app.command()
@@ -284,15 +275,15 @@ def report(
     """
     from rich.console import Console
 
-    from neo.app import AppContainer
     from neo.report import write_report
 
-    with AppContainer(read_only=True) as container, Console(stderr=True).status("reading the lake") as shown:
+    settings = _reading()
+    with Console(stderr=True).status("reading the lake") as shown:
 
         def progress(name: str, n: int, total: int) -> None:
             shown.update(f"reading {name} ({n}/{total})")
 
-        path, lake = write_report(container, output, on_dataset=progress)
+        path, lake = write_report(settings, output, on_dataset=progress)
     print(f"wrote {path} ({lake.summary()})")
 
 
@@ -415,8 +406,8 @@ def migrate(
     """
     from rich.console import Console
 
-    from neo.app import AppContainer
     from neo.legacy.migrate import migrate as run_migrate
+    from neo.pipeline.container import AppContainer
 
     try:
         with AppContainer() as container:
@@ -461,27 +452,25 @@ def verify(
     """
     from rich.console import Console
 
-    from neo.app import AppContainer
-    from neo.lake.health import check_lake, passed, render_health
-    from neo.legacy.compare import compare_legacy, render_report
+    from neo import console
+    from neo.legacy.compare import compare_legacy
+    from neo.report.verify import check_lake, passed
 
-    with AppContainer(read_only=True) as container, Console(stderr=True).status("verifying") as status:
+    settings = _reading()
+    with Console(stderr=True).status("verifying") as status:
         if legacy is not None:
             report = compare_legacy(
-                container.settings,
+                settings,
                 legacy,
                 datasets,
                 max_keys=keys,
                 on_dataset=lambda d: status.update(f"comparing {d}"),
             )
-            ok, (table, lines) = report.equal, render_report(report)
+            ok, (table, lines) = report.equal, console.legacy(report)
         else:
-            health = check_lake(container, datasets, on_file=lambda p: status.update(f"reading {p.name}"))
-            ok, (table, lines) = passed(health), render_health(health)
-    console = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
-    console.print(table)
-    for line in lines:
-        console.print(line, markup=False)
+            health = check_lake(settings, datasets, on_file=lambda p: status.update(f"reading {p.name}"))
+            ok, (table, lines) = passed(health), console.verify(health)
+    console.print_lines(console.out(), table, lines)
     if not ok:
         raise typer.Exit(1)
 

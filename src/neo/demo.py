@@ -18,13 +18,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from neo.app import AppContainer
+from neo.console import LiveDownload
 from neo.core.config import Settings, load_settings
 from neo.core.output import rich_table
 from neo.lake.compact import compact
 from neo.lake.engine import first_row
 from neo.lake.query import connect
 from neo.pipeline import runner
+from neo.pipeline.container import AppContainer
 from neo.sim.server import SimConfig, running
 
 MARKET_START, MARKET_END = date(2024, 1, 1), date(2024, 12, 31)
@@ -62,7 +63,7 @@ def run(stocks: int = 40, console: Console | None = None) -> Settings:
         console.rule(f"neo demo: {stocks} simulated stocks, 10% injected faults, lake in {home}")
         logging.getLogger("neo.tushare").setLevel(logging.ERROR)  # retries are expected here, not news
         with AppContainer(settings) as container:
-            summary = runner.download(container, end=MARKET_END, console=console)
+            summary = runner.download(container, end=MARKET_END, progress=LiveDownload(settings, console))
             stats = container.client.stats
         faults = sum(v for k, v in server.sim.snapshot().items() if k.startswith("fault_"))
     if summary.planned == 0:

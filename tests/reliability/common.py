@@ -11,10 +11,10 @@ from typing import Any
 from neo.core.config import Settings, load_settings
 from neo.lake.catalog import open_lake
 from neo.sim.server import SimConfig, SimHTTPServer
-from neo.sim.spawn import neo_command
 from tests.conftest import TOKEN
 from tests.reliability.conftest import DATASETS, START, Scale
 from tests.reliability.reference import Diff, compare
+from tests.support.processes import neo_command
 
 NEO = neo_command()
 FAULT_KINDS = ("http_5xx", "slow", "quota", "malformed", "db_error")

@@ -14,11 +14,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from neo.app import AppContainer
 from neo.core.errors import StorageError
 from neo.lake import writer as writer_module
 from neo.lake.catalog import open_lake
 from neo.pipeline import runner
+from neo.pipeline.container import AppContainer
 from neo.sim.server import SimHTTPServer
 from tests.conftest import client_settings
 from tests.reliability.common import assert_one_line_error, env_for, lake_problems, market, neo, settings_of

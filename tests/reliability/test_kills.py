@@ -11,10 +11,10 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from neo.app import AppContainer
 from neo.core.config import Settings
 from neo.datasets import DATASETS, DatasetSpec
 from neo.lake import manifest
+from neo.pipeline.container import AppContainer
 from neo.pipeline.queues import QueuedPipeline
 from neo.sim.server import SimHTTPServer
 from tests.reliability.common import NEO, env_for, lake_problems, market, neo, settings_of

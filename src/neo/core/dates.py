@@ -1,10 +1,17 @@
-"""Date parsing shared by the CLI and the simulator: Tushare writes dates as YYYYMMDD."""
+"""Dates: Tushare writes them as YYYYMMDD, and its day runs on Beijing time."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from neo.core.errors import UsageError
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def beijing_now() -> datetime:
+    return datetime.now(BEIJING)
 
 
 def parse_day(text: str, what: str = "date") -> date:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import time
 
 from neo.core.errors import UsageError
-from neo.datasets.spec import DatasetSpec, Field, Strategy, api_fields, fields_of
+from neo.datasets.spec import DatasetSpec, Field, Strategy, api_schemas, fields_of
 
 __all__ = ["DATASETS", "DatasetSpec", "Field", "Strategy", "get", "row_cap", "spec_for_api"]
 
@@ -24,7 +24,7 @@ STATEMENT_VERSION_ORDER = ("update_flag", "f_ann_date", "ann_date")
 
 
 def _cap(api: str, assumed: int) -> int:
-    documented = api_fields()[api].get("max_rows")
+    documented = api_schemas()[api].get("max_rows")
     return int(documented) if documented else assumed
 
 
@@ -59,7 +59,7 @@ def _market(name: str, strategy: Strategy, description: str) -> DatasetSpec:
 
 def _statement(name: str, description: str, assumed_cap: int = 5000) -> DatasetSpec:
     vip = f"{name}_vip"
-    key = tuple(api_fields()[name]["primary_key"])
+    key = tuple(api_schemas()[name]["primary_key"])
     latest = ("ts_code", "end_date", "report_type") if "report_type" in key else ("ts_code", "end_date")
     return DatasetSpec(
         name=name,
@@ -98,7 +98,7 @@ def _snapshot(name: str, calls: tuple[dict[str, str], ...], description: str, **
         api=name,
         apis=(name,),
         fields=fields_of(name),
-        key=kw.pop("key", None) or tuple(api_fields()[name]["primary_key"]),  # type: ignore[arg-type]
+        key=kw.pop("key", None) or tuple(api_schemas()[name]["primary_key"]),  # type: ignore[arg-type]
         date_column=None,
         strategy=Strategy.SNAPSHOT,
         row_cap=_cap(name, 2000),  # undocumented (index_classify: a few hundred rows): assumed
@@ -117,7 +117,7 @@ def _announcement(name: str, description: str, assumed_cap: int) -> DatasetSpec:
         api=vip,
         apis=(vip, name),
         fields=fields_of(name),
-        key=tuple(api_fields()[name]["primary_key"]),
+        key=tuple(api_schemas()[name]["primary_key"]),
         date_column="end_date",
         strategy=Strategy.PERIOD,
         row_cap=_cap(vip, assumed_cap),  # undocumented for *_vip: the base API's cap
@@ -227,7 +227,7 @@ _SPECS = [
         api="dividend",
         apis=("dividend",),
         fields=fields_of("dividend"),
-        key=tuple(api_fields()["dividend"]["primary_key"]),
+        key=tuple(api_schemas()["dividend"]["primary_key"]),
         date_column="end_date",
         strategy=Strategy.STOCK_HISTORY,
         row_cap=_cap("dividend", 2000),
@@ -270,7 +270,7 @@ def row_cap(api: str, overrides: Mapping[str, int] | None = None) -> int:
     pages by it and the simulator truncates by it, so both read it here."""
     if overrides and api in overrides:
         return overrides[api]
-    documented = api_fields().get(api, {}).get("max_rows")
+    documented = api_schemas().get(api, {}).get("max_rows")
     if documented:
         return int(documented)
     spec = _BY_API.get(api)

@@ -217,7 +217,7 @@ ARROW_TYPES = {"float": pa.float64(), "str": pa.string(), "int": pa.int64()}
 
 
 @cache
-def api_fields() -> dict[str, Any]:
+def api_schemas() -> dict[str, Any]:
     """The field lists of every known API (a compact copy of shared/tushare/schemas.json)."""
     text = resources.files("neo.datasets").joinpath("fields.json").read_text(encoding="utf-8")
     return json.loads(text)
@@ -225,7 +225,7 @@ def api_fields() -> dict[str, Any]:
 
 def fields_of(api: str) -> tuple[Field, ...]:
     out = []
-    for f in api_fields()[api]["fields"]:
+    for f in api_schemas()[api]["fields"]:
         typ = pa.date32() if f.get("format") == "YYYYMMDD" else ARROW_TYPES[f["type"]]
         out.append(Field(f["name"], typ, f["default"]))
     return tuple(out)

@@ -25,8 +25,7 @@ import fcntl
 import logging
 import os
 import threading
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from neo.core import files
 from neo.core.config import Settings
 from neo.core.errors import first_line
 from neo.datasets import DATASETS, DatasetSpec
@@ -192,9 +192,12 @@ def adjusted_view(kind: str) -> str:
     )
 
 
-def views(lake: Path) -> dict[str, str]:
-    """Every view of metadata.db by name, in creation order."""
-    out = {spec.name: dataset_view(lake, spec) for spec in DATASETS.values()}
+def views(lake: Path, live: Mapping[str, manifest.Live] | None = None) -> dict[str, str]:
+    """Every view of metadata.db by name, in creation order; `live`, each dataset's live files when
+    the caller has read them (lake/model.py), else they are read here."""
+    out = {
+        spec.name: dataset_view(lake, spec, live[spec.name] if live else None) for spec in DATASETS.values()
+    }
     for spec in DATASETS.values():
         if spec.latest_key is not None:
             out[f"{spec.name}_latest"] = latest_view(spec)
@@ -215,11 +218,12 @@ def open_lake(settings: Settings) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with metadata.db's views: for neo's own reads of the lake,
     which must not depend on metadata.db being present or current. Writes nothing."""
     con = engine.connect(settings)
-    _create(con, views(settings.lake_dir))
+    create_views(con, views(settings.lake_dir))
     return con
 
 
-def _create(con: duckdb.DuckDBPyConnection, all_views: dict[str, str]) -> None:
+def create_views(con: duckdb.DuckDBPyConnection, all_views: dict[str, str]) -> None:
+    """The views and then the table macros, in `con`'s current database."""
     for name, sql in all_views.items():
         con.execute(f"CREATE VIEW {q(name)} AS {sql}")  # binds: a broken view fails here
     for statement in research.macro_statements():  # the *_asof table macros
@@ -241,31 +245,27 @@ def _sync_lock(settings: Settings) -> Iterator[None]:
 
 
 def sync(settings: Settings) -> SyncResult:
-    """Rebuild metadata.db atomically (write a new file, rename it over the old one)."""
-    target = settings.metadata_db
-    with _sync_lock(settings):
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        all_views = views(settings.lake_dir)
+    """Rebuild metadata.db atomically (write a new file, rename it over the old one). The views are
+    built from the manifests as read under the sync lock, so the file renamed last lists the most."""
+
+    def build(tmp: Path) -> None:
+        con = engine.connect(settings)
         try:
-            con = engine.connect(settings)
-            try:
-                con.execute(f"ATTACH {lit(str(tmp))} AS neo_meta (STORAGE_VERSION {lit(STORAGE_VERSION)})")
-                con.execute("USE neo_meta")
-                _create(con, all_views)
-                _describe(con)
-                con.execute("USE memory")
-                con.execute("DETACH neo_meta")
-            finally:
-                con.close()
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-            layout.fsync(target.parent)
+            con.execute(f"ATTACH {lit(str(tmp))} AS neo_meta (STORAGE_VERSION {lit(STORAGE_VERSION)})")
+            con.execute("USE neo_meta")
+            create_views(con, all_views)
+            _describe(con)
+            con.execute("USE memory")
+            con.execute("DETACH neo_meta")
         finally:
-            tmp.unlink(missing_ok=True)
+            con.close()
             Path(f"{tmp}.wal").unlink(missing_ok=True)
+
+    with _sync_lock(settings):
+        all_views = views(settings.lake_dir)
+        files.replace_atomically(settings.metadata_db, build)
     called = [f"{name}({', '.join(params)})" for name, (params, _) in research.macros().items()]
-    return SyncResult(target, list(all_views), called)
+    return SyncResult(settings.metadata_db, list(all_views), called)
 
 
 class Publisher:

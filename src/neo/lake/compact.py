@@ -37,6 +37,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from neo.core import files
 from neo.core.config import Settings
 from neo.core.errors import NeoError, unreadable
 from neo.datasets import DATASETS, DatasetSpec
@@ -288,11 +289,11 @@ def _merge(
         got = pq.read_schema(part).remove_metadata()
         if not got.equals(expected):
             raise NeoError(f"{spec.name}: compacted file has schema {got}, expected {expected}")
-        layout.fsync(part)
+        files.fsync(part)
         final = directory / layout.compacted_name(version, token, n)
         os.replace(part, final)
         outputs.append(final)
-    layout.fsync(directory)
+    files.fsync(directory)
     shutil.rmtree(staging, ignore_errors=True)
     return outputs
 

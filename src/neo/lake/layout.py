@@ -12,10 +12,7 @@ carries FETCHED_AT, when its rows were downloaded: views keep the newest row per
 
 from __future__ import annotations
 
-import os
 import re
-import threading
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -79,44 +76,5 @@ def compacted_name(version: int, token: str, n: int) -> str:
     return f"c{version:0{GEN_DIGITS}d}-{token}-{n}.parquet"
 
 
-def temp_path(final: Path) -> Path:
-    """Unique per process and thread: two threads may replace the same file (a retried batch)."""
-    return final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident() % 10**8:08d}.tmp")
-
-
 def rejected_name(fetched_at: datetime, batch_id: str) -> str:
     return f"{fetched_at:%Y%m%dT%H%M%S%f}-{batch_id}.json"
-
-
-def fsync(path: Path) -> None:
-    """fsync a file, or a directory (which makes a rename in it durable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def replace_atomically(final: Path, write: Callable[[Path], object], *, durable: bool = True) -> None:
-    """The one way neo replaces a file: `write` it under a temporary name in the same directory,
-    fsync it, rename it over `final`, fsync the directory. Readers see the old file or the whole
-    new one, never part of it; a crash leaves at most a temporary file (vacuum clears it).
-    `durable=False` skips the fsyncs: still atomic for readers and killed processes, not for a
-    power loss."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(final)
-    try:
-        write(tmp)
-        if durable:
-            fsync(tmp)
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if durable:
-        fsync(final.parent)
-
-
-def write_atomically(final: Path, data: bytes, *, durable: bool = True) -> None:
-    """`replace_atomically` with these bytes."""
-    replace_atomically(final, lambda tmp: tmp.write_bytes(data), durable=durable)

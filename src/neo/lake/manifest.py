@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from neo.core import files
 from neo.core.errors import NeoError
 from neo.datasets import DatasetSpec
 from neo.lake import layout
@@ -211,7 +212,7 @@ def write(lake: Path, spec: DatasetSpec, manifest: Manifest) -> None:
         "state": _doc(manifest.state),
         "retired": [{"until": r.until.isoformat(), "state": _doc(r.state)} for r in manifest.retired],
     }
-    layout.write_atomically(path(lake, spec), json.dumps(doc, indent=1).encode())
+    files.write_atomically(path(lake, spec), json.dumps(doc, indent=1).encode())
 
 
 def commit(lake: Path, spec: DatasetSpec, manifest: Manifest, state: State) -> Manifest:
@@ -327,9 +328,9 @@ def _adopt(lake: Path, spec: DatasetSpec, exclude: set[str]) -> None:
         with open(stage / record_path(lake, spec, gen).name, "ab") as out:
             out.write(orjson.dumps(f.doc()) + b"\n")
     for p in stage.iterdir():
-        layout.fsync(p)
+        files.fsync(p)
     os.replace(stage, target)
-    layout.fsync(target.parent)
+    files.fsync(target.parent)
 
 
 def _unrecorded(lake: Path, spec: DatasetSpec, state: State) -> list[LiveFile]:

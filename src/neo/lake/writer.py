@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from neo.core import files
 from neo.core.errors import SchemaError
 from neo.datasets import DatasetSpec
 from neo.lake import layout, manifest
@@ -88,7 +89,7 @@ class ParquetWriter:
 
     def write_file(self, table: pa.Table, path: Path) -> None:
         # A path, not a Python file object: pyarrow then writes natively, without the GIL per write.
-        layout.replace_atomically(
+        files.replace_atomically(
             path,
             lambda tmp: pq.write_table(
                 table, str(tmp), compression=COMPRESSION, use_dictionary=dictionary_columns(table.schema)
@@ -121,7 +122,7 @@ class ParquetWriter:
             "items": [list(row.values()) for row in table.to_pylist()],
         }
         data = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
-        layout.write_atomically(path, data, durable=self.fsync)
+        files.write_atomically(path, data, durable=self.fsync)
         log.error("%s %s: %s; kept in %s", spec.name, request, reason, path)
         return path
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from rich.table import Table
 
 from neo.core.config import Settings
 from neo.datasets import DatasetSpec
@@ -269,36 +268,3 @@ def _key_diffs(
 
 def _show(value: str | None) -> str:
     return "NULL" if value is None else value
-
-
-def render_report(report: LegacyReport) -> tuple[Table, list[str]]:
-    """A table per dataset, then the differing keys and a verdict line."""
-    table = Table("dataset", "legacy table", "years", "rows (legacy)", "rows (lake)", "result")
-    table.title = f"the lake against {report.legacy}"
-    lines: list[str] = []
-    for d in report.datasets:
-        problems = [d.error] if d.error else []
-        problems += [f"{p.name}: {p.describe()}" for p in d.partitions if not p.equal]
-        if d.repeated_keys:
-            problems.append(f"the legacy table repeats {d.repeated_keys:,} keys")
-        table.add_row(
-            d.dataset,
-            d.table,
-            str(len(d.partitions)),
-            f"{d.legacy_rows:,}",
-            f"{d.lake_rows:,}",
-            "equal" if d.equal else "; ".join(problems),
-        )
-        if d.differing_keys:
-            lines.append(f"{d.dataset}: {d.differing_keys:,} differing keys, the first {len(d.diffs)}:")
-            lines += [f"  {diff.describe()}" for diff in d.diffs]
-    if report.unknown_tables:
-        lines.append(f"not compared, tables of no dataset: {', '.join(report.unknown_tables)}")
-    differ = [d.dataset for d in report.datasets if not d.equal]
-    rows = sum(d.lake_rows for d in report.datasets)
-    lines.append(
-        f"NOT equal: {len(differ)} of {len(report.datasets)} datasets differ ({', '.join(differ)})"
-        if differ
-        else f"equal: {len(report.datasets)} datasets, {rows:,} rows, every row identical"
-    )
-    return table, lines

@@ -43,7 +43,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from neo.app import AppContainer
 from neo.core.dates import fmt_day, parse_day
 from neo.core.errors import UsageError
 from neo.datasets import DatasetSpec
@@ -51,6 +50,7 @@ from neo.lake.catalog import sync
 from neo.lake.engine import first_row
 from neo.lake.writer import ParquetWriter
 from neo.legacy.source import LegacyTable, check_file, find_tables, open_legacy, q, reading, repeated_keys
+from neo.pipeline.container import AppContainer
 from neo.strategies import for_spec
 
 PIECE_VALUES = 20_000_000  # ~160 MB of doubles: a piece of daily is 1.8M rows, of balancesheet 127k

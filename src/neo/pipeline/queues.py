@@ -30,13 +30,13 @@ import pyarrow.ipc as ipc
 from huey import Huey, crontab
 from huey.api import Task
 
-from neo.app import AppContainer
 from neo.core.backends import backend_for
 from neo.core.errors import NeoError, SchemaError, StorageError, explain, first_line
 from neo.datasets import get
 from neo.lake.catalog import sync
 from neo.lake.maintenance import due, maintain
 from neo.pipeline.batch import Batch
+from neo.pipeline.container import AppContainer
 from neo.pipeline.ingest import download, store
 from neo.sources.errors import CredentialError, QuotaError, RetriesExhaustedError, TransientError
 

@@ -11,25 +11,49 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
 from huey.consumer import Consumer
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
 
-from neo.app import AppContainer
 from neo.core.backends import backend_for
-from neo.core.config import Settings
 from neo.datasets import DATASETS, Strategy, get
 from neo.lake.catalog import sync
 from neo.lake.compact import CompactResult, PartitionResult
 from neo.lake.ledger import DatasetProgress
 from neo.lake.maintenance import due, maintain
+from neo.pipeline.container import AppContainer
 from neo.pipeline.estimate import Estimate, estimate
 from neo.pipeline.ingest import download as download_batch
 from neo.pipeline.ingest import store
 from neo.pipeline.planner import Planner, Request
 from neo.pipeline.queues import QueuedPipeline
+
+
+class Progress(Protocol):
+    """What `neo download` shows while it runs; the runner only reports (console.LiveDownload draws
+    it on a terminal, Quiet shows nothing)."""
+
+    def planned(self, line: str) -> None: ...
+    def update(
+        self, progress: dict[str, DatasetProgress], depths: dict[str, int], elapsed: float
+    ) -> None: ...
+    def stopped(self) -> None: ...
+    def say(self, line: str) -> None: ...
+
+
+class Quiet:
+    def planned(self, line: str) -> None:
+        pass
+
+    def update(self, progress: dict[str, DatasetProgress], depths: dict[str, int], elapsed: float) -> None:
+        pass
+
+    def stopped(self) -> None:
+        pass
+
+    def say(self, line: str) -> None:
+        pass
+
 
 QUEUED_TTL = 6 * 3600.0  # `neo dl`: a request planned this recently is assumed still queued
 CONSUMER_OPTIONS = {"worker_type": "thread", "initial_delay": 0.05, "backoff": 1.2, "max_delay": 0.5}
@@ -56,8 +80,7 @@ def ensure_calendar(container: AppContainer, planner: Planner, datasets: list[st
             container.writer,
         )
         result.record(container.ledger, request.dataset, request.params)
-    planner.calendar.cache_clear()
-    planner.stock_codes.cache_clear()
+    planner.refresh()
 
 
 def plan(
@@ -165,11 +188,11 @@ def download(
     end: date | None = None,
     codes: list[str] | None = None,
     retry_failed: bool = False,
-    console: Console | None = None,
+    progress: Progress | None = None,
     refetch: bool = False,
 ) -> Summary:
     """`neo download`: plan, run the consumers here until the plan is done, sync, summarise."""
-    console = console or Console(stderr=True)
+    show = progress or Quiet()
     s = container.settings
     pipeline = QueuedPipeline(container)
     if backend_for(s).embedded:
@@ -180,19 +203,19 @@ def download(
     interrupted = False
     with consumers(pipeline, s.fast_workers, s.slow_workers):
         result = plan(container, pipeline, datasets, start, end, codes, retry_failed, refetch=refetch)
-        console.print(estimate(result.requests, s).line())
-        progress: dict[str, DatasetProgress] = {}
+        show.planned(estimate(result.requests, s).line())
+        done: dict[str, DatasetProgress] = {}
         try:
-            with Live(console=console, refresh_per_second=4, transient=False) as live:
-                while pipeline.fatal is None:
-                    progress = container.ledger.progress(result.plan_id)
-                    live.update(render(progress, s, pipeline.queues.depths(), time.monotonic() - started))
-                    if all(p.remaining == 0 for p in progress.values()):
-                        break
-                    time.sleep(0.25)
+            while pipeline.fatal is None:
+                done = container.ledger.progress(result.plan_id)
+                show.update(done, pipeline.queues.depths(), time.monotonic() - started)
+                if all(p.remaining == 0 for p in done.values()):
+                    break
+                time.sleep(0.25)
         except KeyboardInterrupt:
             interrupted = True
-        console.line()
+        finally:
+            show.stopped()
     if pipeline.fatal is not None:
         raise pipeline.fatal
     compacted: list[CompactResult] = []
@@ -203,41 +226,18 @@ def download(
         if todo := due(s, [get(n) for n in datasets] if datasets else None):
             names = ", ".join(spec.name for spec in todo)
             many = s.compact_after_files
-            console.print(f"compacting {names}: a partition holds more than {many} new files")
+            show.say(f"compacting {names}: a partition holds more than {many} new files")
 
-            def show(dataset: str, part: PartitionResult) -> None:  # a history merges for minutes
-                console.print(f"  {dataset}/{part.partition}: {part.files_in} files -> {part.files_out}")
+            def merged(dataset: str, part: PartitionResult) -> None:  # a history merges for minutes
+                show.say(f"  {dataset}/{part.partition}: {part.files_in} files -> {part.files_out}")
 
-            compacted = [r for r in maintain(s, todo, on_partition=show) if r.partitions]
+            compacted = [r for r in maintain(s, todo, on_partition=merged) if r.partitions]
     return Summary(
         result.plan_id,
         len(result.requests),
-        progress,
+        done,
         time.monotonic() - started,
         interrupted,
         dict(pipeline.cpu),
         compacted,
     )
-
-
-def render(
-    progress: dict[str, DatasetProgress], settings: Settings, depths: dict[str, int], elapsed: float
-) -> Group:
-    table = Table("dataset", "calls", "rows", "calls/min", "quota/min", "ETA", "errors", title="neo download")
-    for p in progress.values():
-        api = get(p.dataset).api
-        quota = settings.quota_for(api)
-        per_window = quota * 60 / settings.quota_window if quota else 0
-        rate = p.recent  # finished in the last 60 s
-        eta = "-" if p.remaining == 0 else (f"{p.remaining / rate:.0f} min" if rate else "?")
-        table.add_row(
-            p.dataset,
-            f"{p.done + p.failed}/{p.total}",
-            f"{p.rows:,}",
-            str(rate),
-            f"{per_window:g}" if per_window else "none",
-            eta,
-            str(p.failed) if p.failed else "",
-        )
-    queues = ", ".join(f"{k} {v}" for k, v in depths.items())
-    return Group(table, f"queues: {queues}; {elapsed:.0f}s")

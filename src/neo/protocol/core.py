@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from neo.datasets.spec import api_fields
+from neo.datasets.spec import api_schemas
 from neo.protocol.rules import ApiRule, base_api, rule_for
 
 __all__ = [
@@ -178,7 +178,7 @@ class Query:
 
 def _filters(api: str, rule: ApiRule, params: dict[str, Any], aliased: dict[str, Any]) -> tuple[Filter, ...]:
     """Unknown params (no column of that name) are ignored, like the real service."""
-    columns = {f["name"] for f in api_fields()[base_api(api)]["fields"]}
+    columns = {f["name"] for f in api_schemas()[base_api(api)]["fields"]}
     dc = rule.date_column
     out: list[Filter] = []
     if dc is not None and dc in params:
@@ -278,7 +278,7 @@ def int_param(value: Any, default: int) -> int:
 def resolve_fields(api: str, requested: Any) -> list[str]:
     """The fields a reply carries: the API's default set when none are named, else the named ones
     in their order (each once); an unknown one is error -2001."""
-    declared = api_fields()[api]["fields"]
+    declared = api_schemas()[api]["fields"]
     if isinstance(requested, list):
         names = [str(x).strip() for x in requested]
     else:
@@ -337,7 +337,7 @@ class Service:
         return ProtocolError(-1000, f"neo serve: {what}" if self.explain_malformed else MSG_INTERNAL)
 
     def knows(self, api: str) -> bool:
-        return api in api_fields() and rule_for(api) is not None
+        return api in api_schemas() and rule_for(api) is not None
 
     def cap(self, api: str) -> int:
         raise NotImplementedError

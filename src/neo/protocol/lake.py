@@ -9,8 +9,9 @@ parameters, never spliced into the SQL. Dates go out as 'YYYYMMDD' text, NaN and
 integers as integers. Order is newest first on the API's date column, then the dataset's key, so
 that limit/offset pages of the same request never overlap.
 
-`Lake` keeps the views in an in-memory DuckDB database and rebuilds them when the lake's live files
-change (a file registered, a compaction committed); each thread queries through its own cursor.
+`Lake` keeps the lake's read model (`neo.lake.model.LakeModel`: its views, the files each dataset
+has live, the calendar, the ledger's entries) and builds a new one when the lake changes (a file
+registered, a compaction committed, a request done); each thread queries through its own cursor.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ import pyarrow as pa
 from neo.core.config import Settings
 from neo.datasets import DATASETS, DatasetSpec, spec_for_api
 from neo.lake import manifest
-from neo.lake.catalog import open_lake
 from neo.lake.engine import q
+from neo.lake.model import LakeModel
 from neo.protocol.core import Filter, Page, Query
 
 __all__ = ["Lake", "LakeSource", "Signature", "order_by", "order_keys", "parse_ymd"]
@@ -68,8 +69,8 @@ class Lake:
         self.settings = settings
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._views_sig: Signature | None = None
+        self._model: LakeModel | None = None
+        self._model_sig: Signature | None = None
         ledger = settings.ledger_path
         self._ledger_files = [str(ledger), str(ledger.with_name(ledger.name + "-wal"))]
         self._manifests = [str(manifest.path(settings.lake_dir, spec)) for spec in DATASETS.values()]
@@ -86,9 +87,6 @@ class Lake:
             ]
             self._records = (manifests, paths)
         return self._records[1]
-
-    def views_signature(self) -> Signature:
-        return self.signature()[: 2 * len(self._manifests)]
 
     def signature(self) -> Signature:
         pinned: Signature | None = getattr(self._local, "pinned", None)
@@ -113,17 +111,24 @@ class Lake:
         finally:
             local.pinned = None
 
+    def model(self) -> LakeModel:
+        """The read model of the lake as the signature says it is: built once per change. A model
+        replaced is not closed: a request may still read through it (its connections close when
+        the last cursor on them goes)."""
+        sig = self.signature()
+        with self._lock:
+            if self._model is None or self._model_sig != sig:
+                self._model = LakeModel(self.settings)
+                self._model_sig = sig
+            return self._model
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        sig = self.views_signature()
+        """This thread's cursor on the current model's views."""
+        model = self.model()
         local = self._local
-        if getattr(local, "sig", None) != sig:
-            with self._lock:
-                if self._views_sig != sig or self._con is None:
-                    # Open connections keep the files they listed; a new one lists the new ones.
-                    self._con = open_lake(self.settings)
-                    self._views_sig = sig
-                local.cursor = self._con.cursor()
-                local.sig = sig
+        if getattr(local, "model", None) is not model:
+            local.cursor = model.views().cursor()
+            local.model = model
         return local.cursor  # type: ignore[no-any-return]
 
     def sql(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -141,9 +146,9 @@ class Lake:
 
     def close(self) -> None:
         with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
+            if self._model is not None:
+                self._model.close()
+                self._model = None
 
 
 def _select_list(spec: DatasetSpec, names: tuple[str, ...]) -> str:

@@ -21,7 +21,7 @@ import orjson
 from neo.core.config import Settings
 from neo.core.errors import UsageError, check_exists
 from neo.datasets import row_cap, spec_for_api
-from neo.datasets.spec import api_fields
+from neo.datasets.spec import api_schemas
 from neo.protocol.core import Call, Page, ProtocolError, Query, Service, ok_reply
 from neo.protocol.coverage import Coverage
 from neo.protocol.http import ProtocolHTTPServer, in_background, serve_until_interrupted
@@ -85,7 +85,7 @@ class LakeService(Service):
         self.cache = ReplyCache(cache_mb << 20) if cache_mb > 0 else None
 
     def knows(self, api: str) -> bool:
-        return api in api_fields() and rule_for(api) is not None and spec_for_api(api) is not None
+        return api in api_schemas() and rule_for(api) is not None and spec_for_api(api) is not None
 
     def cap(self, api: str) -> int:
         return row_cap(api, self.settings.row_caps)

@@ -15,15 +15,13 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from neo.app import AppContainer
 from neo.core import logs
+from neo.core.config import Settings
 from neo.datasets import DATASETS, DatasetSpec, Strategy
-from neo.lake.catalog import open_lake
-from neo.lake.engine import q
 from neo.lake.ledger import Entry
-from neo.pipeline.planner import Planner
-from neo.status import dataset_status
-from neo.strategies import Unit, for_spec, uncovered
+from neo.lake.model import LakeModel
+from neo.report.status import dataset_status
+from neo.strategies import Context, Unit, for_spec, uncovered
 
 
 class Status(StrEnum):
@@ -110,23 +108,23 @@ class LakeReport:
 
 
 def gather(
-    container: AppContainer,
+    settings: Settings,
     now: datetime | None = None,
     on_dataset: Callable[[str, int, int], None] | None = None,
 ) -> LakeReport:
-    """Everything the page shows, read from the lake, its views and the ledger. `on_dataset(name,
-    n, total)` is called as each dataset is read, for progress."""
-    settings = container.settings
-    calendar = Planner(settings, container.ledger).calendar()
-    entries: dict[str, list[Entry]] = defaultdict(list)
-    for e in container.ledger.entries():
-        entries[e.dataset].append(e)
-    years = rows_per_year(container)
-    datasets = []
-    for n, spec in enumerate(DATASETS.values(), 1):
-        if on_dataset is not None:
-            on_dataset(spec.name, n, len(DATASETS))
-        datasets.append(dataset_coverage(container, spec, calendar, years[spec.name], entries[spec.name]))
+    """Everything the page shows, read from the lake's read model. `on_dataset(name, n, total)` is
+    called as each dataset is read, for progress."""
+    with LakeModel(settings) as lake:
+        ctx = Context(lake)
+        calendar = ctx.calendar()
+        entries: dict[str, list[Entry]] = defaultdict(list)
+        for e in lake.ledger.entries():
+            entries[e.dataset].append(e)
+        datasets = []
+        for n, spec in enumerate(DATASETS.values(), 1):
+            if on_dataset is not None:
+                on_dataset(spec.name, n, len(DATASETS))
+            datasets.append(dataset_coverage(ctx, spec, lake.rows_by_year(spec), entries[spec.name]))
     return LakeReport(
         root=settings.home.resolve(),
         generated=now or datetime.now(UTC),
@@ -136,13 +134,9 @@ def gather(
 
 
 def dataset_coverage(
-    container: AppContainer,
-    spec: DatasetSpec,
-    calendar: list[date],
-    rows: dict[int | None, int],
-    entries: list[Entry],
+    ctx: Context, spec: DatasetSpec, rows: dict[int | None, int], entries: list[Entry]
 ) -> DatasetCoverage:
-    status = dataset_status(container, spec, calendar)
+    status = dataset_status(ctx, spec)
     units = status.coverage
     finished = [e.finished_at for e in entries if e.status != "pending" and e.finished_at is not None]
     failures = tuple(
@@ -151,7 +145,7 @@ def dataset_coverage(
         if e.status == "failed"
     )
     total = sum(rows.values())
-    needs_calendar = for_spec(spec).needs_calendar and not calendar
+    needs_calendar = for_spec(spec).needs_calendar and not ctx.calendar()
     return DatasetCoverage(
         name=spec.name,
         description=spec.description,
@@ -159,8 +153,8 @@ def dataset_coverage(
         status=overall(units, total, needs_calendar),
         rows=total,
         files=status.files,
-        first=status.first,
-        last=status.last,
+        first=status.first,  # type: ignore[arg-type]
+        last=status.last,  # type: ignore[arg-type]
         updated=status.updated,
         last_call=_utc(max(finished)) if finished else None,
         expected=len(units),
@@ -211,21 +205,6 @@ def by_year(units: Iterable[Unit], rows: dict[int | None, int]) -> tuple[Year, .
 def _month(year: int, month: int, units: list[Unit]) -> Month:
     covered = sum(u.covered for u in units)
     return Month(year, month, cell(len(units), covered), len(units), covered, tuple(uncovered(units)))
-
-
-def rows_per_year(container: AppContainer) -> dict[str, dict[int | None, int]]:
-    """Per dataset, its rows per year of its date column, as the views show them (one per key);
-    under None the rows without a date (every row of an undated snapshot)."""
-    out: dict[str, dict[int | None, int]] = {}
-    con = open_lake(container.settings)
-    try:
-        for spec in DATASETS.values():
-            year = f"year({q(spec.date_column)})" if spec.date_column else "NULL::INTEGER"
-            found = con.sql(f"SELECT {year} AS y, count(*) FROM {q(spec.name)} GROUP BY y").fetchall()
-            out[spec.name] = {y: n for y, n in found}
-    finally:
-        con.close()
-    return out
 
 
 def units_of(spec: DatasetSpec) -> str:

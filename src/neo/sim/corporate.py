@@ -41,15 +41,11 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from neo.sim import calendar as cal
-from neo.sim.state import Dataset, api_fields
-
-if TYPE_CHECKING:
-    from neo.sim.market import Frame, Market
+from neo.sim.state import Dataset, Frame, MarketView, api_fields
 
 __all__ = ["CORPORATE_APIS", "build"]
 
@@ -59,7 +55,7 @@ _NEVER = 10**9  # ordinal standing for "not delisted" / "no date"
 _TAX = 0.9  # cash_div = cash_div_tax less the 10% withholding on individual holders
 
 
-def build(market: Market, api: str) -> Frame:
+def build(market: MarketView, api: str) -> Frame:
     """The whole read-only table of ``api`` (one of CORPORATE_APIS) for ``market``."""
     builders = {
         "dividend": _dividend,
@@ -82,7 +78,7 @@ def _salt(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
-def _rng(market: Market, *salt: int) -> np.random.Generator:
+def _rng(market: MarketView, *salt: int) -> np.random.Generator:
     # Market's own convention: the seed reduced to non-negative 64 bits, then integer salts.
     return np.random.default_rng((market.seed % (1 << 64), *salt))
 
@@ -116,7 +112,7 @@ def _dates(ords: np.ndarray) -> np.ndarray:
 class _Days:
     """Open days from two years before ``start`` to two years after ``end``, as ordinals."""
 
-    def __init__(self, market: Market) -> None:
+    def __init__(self, market: MarketView) -> None:
         lo = dt.date(market.start.year - 2, 1, 1)
         hi = dt.date(market.end.year + 2, 12, 31)
         self.ords = np.array([d.toordinal() for d in cal.open_days(lo, hi)], dtype=np.int64)
@@ -173,7 +169,7 @@ class _Report:
     """Report-type-1 rows of one statement API for one period, reduced to one row per ts_code:
     the first version (earliest f_ann_date) and the latest."""
 
-    def __init__(self, market: Market, api: str, period: str) -> None:
+    def __init__(self, market: MarketView, api: str, period: str) -> None:
         f = market.statement(api, period)
         keep = np.flatnonzero(f["report_type"] == "1") if len(f["ts_code"]) else np.empty(0, np.int64)
         codes = f["ts_code"][keep].astype("U")
@@ -236,7 +232,7 @@ def _assemble(api: str, cols: dict[str, np.ndarray], n: int) -> Frame:
 # --------------------------------------------------------------------------------------------------
 
 
-def _dividend(market: Market) -> Frame:
+def _dividend(market: MarketView) -> Frame:
     days = _Days(market)
     end_ord = market.end.toordinal()
     adj = _by_stock_and_date(market.frame("adj_factor"))
@@ -387,7 +383,7 @@ def _dividend(market: Market) -> Frame:
 _LAG = {1: (20, 30), 2: (30, 60), 3: (20, 30), 4: (60, 110)}
 
 
-def _first_ann(market: Market, period: str) -> dict[str, int]:
+def _first_ann(market: MarketView, period: str) -> dict[str, int]:
     """Per ts_code, the earliest ann_date (ordinal) of any income/balancesheet/cashflow row."""
     out: dict[str, int] = {}
     for api in ("income", "balancesheet", "cashflow"):
@@ -398,7 +394,7 @@ def _first_ann(market: Market, period: str) -> dict[str, int]:
     return out
 
 
-def _disclosure_date(market: Market) -> Frame:
+def _disclosure_date(market: MarketView) -> Frame:
     days = _Days(market)
     end_ord = market.end.toordinal()
     after_end = int(days.snap(np.array([end_ord + 1]))[0])
@@ -481,7 +477,7 @@ def _forecast_type(last: np.ndarray, mid: np.ndarray) -> np.ndarray:
     return out.astype(object)
 
 
-def _forecast(market: Market) -> Frame:
+def _forecast(market: MarketView) -> Frame:
     days = _Days(market)
     periods = market.periods()
     have = set(periods)
@@ -556,7 +552,7 @@ _INCOME = ("revenue", "operate_profit", "total_profit", "n_income")
 _BALANCE = ("total_assets", "total_hldr_eqy_exc_min_int")
 
 
-def _express(market: Market) -> Frame:
+def _express(market: MarketView) -> Frame:
     days = _Days(market)
     periods = market.periods()
     have = set(periods)

@@ -57,15 +57,12 @@ import dataclasses
 import datetime as dt
 import zlib
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from neo.datasets.spec import api_fields
-from neo.sim.state import Dataset
-
-if TYPE_CHECKING:
-    from neo.sim.market import Market
+from neo.datasets.spec import api_schemas
+from neo.sim.state import Dataset, MarketView
 
 __all__ = ["INDEX_APIS", "Frame", "frame", "scaled_rank"]
 
@@ -94,7 +91,7 @@ def _salt(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
-def _rng(market: Market, *salt: int) -> np.random.Generator:
+def _rng(market: MarketView, *salt: int) -> np.random.Generator:
     # Same convention as Market: (seed, salts...) and never the order of calls.
     return np.random.default_rng((market.seed % (1 << 64), *salt))
 
@@ -116,7 +113,7 @@ def _ord(s: str) -> int:
 def _finish(api: str, cols: dict[str, Any]) -> Frame:
     """Order the columns as fields.json does, type them, make them read-only."""
     out: Frame = {}
-    for f in api_fields()[api]["fields"]:
+    for f in api_schemas()[api]["fields"]:
         v = cols[f["name"]]
         arr = np.asarray(v, dtype=np.float64) if f["type"] == "float" else _obj(v)
         arr.flags.writeable = False
@@ -337,9 +334,9 @@ def _sw_indices() -> list[_Index]:
 ALL_INDICES: tuple[_Index, ...] = _BROAD + tuple(_sw_indices())
 
 
-def frame(market: Market, api: str) -> Frame:
+def frame(market: MarketView, api: str) -> Frame:
     """The whole table of an index API (see INDEX_APIS) as a read-only frame (a fresh dict)."""
-    builders: dict[str, Callable[[Market], Frame]] = {
+    builders: dict[str, Callable[[MarketView], Frame]] = {
         "index_basic": _build_basic,
         "index_daily": lambda m: _quotes(m)[0],
         "index_weight": lambda m: _quotes(m)[1],
@@ -356,7 +353,7 @@ def frame(market: Market, api: str) -> Frame:
 # --------------------------------------------------------------------------------------------------
 
 
-def _build_basic(market: Market) -> Frame:
+def _build_basic(market: MarketView) -> Frame:
     ix = ALL_INDICES
     return _finish(
         "index_basic",
@@ -378,7 +375,7 @@ def _build_basic(market: Market) -> Frame:
     )
 
 
-def _build_classify(market: Market) -> Frame:
+def _build_classify(market: MarketView) -> Frame:
     rows = [(src, n) for src in ("SW2021", "SW2014") for n in _TREES[src]]
     return _finish(
         "index_classify",
@@ -399,7 +396,7 @@ def _build_classify(market: Market) -> Frame:
 # --------------------------------------------------------------------------------------------------
 
 
-def _build_members(market: Market) -> Frame:
+def _build_members(market: MarketView) -> Frame:
     basic = market.frame("stock_basic")
     codes = basic["ts_code"].tolist()
     n = len(codes)
@@ -494,7 +491,7 @@ class _Prep:
     b_bounds: np.ndarray  # b_bounds[t]..b_bounds[t+1] are the rows of day t
 
 
-def _prep(market: Market) -> _Prep:
+def _prep(market: MarketView) -> _Prep:
     days = market.trade_days
     day_str = np.array([_ymd(d) for d in days], dtype="U8")
     basic = market.frame("stock_basic")
@@ -589,12 +586,12 @@ def _members(
     return rank[scaled_rank(a, stocks) if a else 0 : scaled_rank(b, stocks)]
 
 
-def _quotes(market: Market) -> tuple[Frame, Frame]:
+def _quotes(market: MarketView) -> tuple[Frame, Frame]:
     # index_daily and index_weight come out of one build: cache it in the market's state.
     return market.state.once("index:quotes", lambda: _build_quotes(market))  # type: ignore[no-any-return]
 
 
-def _build_quotes(market: Market) -> tuple[Frame, Frame]:
+def _build_quotes(market: MarketView) -> tuple[Frame, Frame]:
     p = _prep(market)
     days = market.trade_days
     T = len(days)
@@ -644,7 +641,7 @@ def _build_quotes(market: Market) -> tuple[Frame, Frame]:
     return _finish("index_daily", cat(q_cols)), _finish("index_weight", cat(w_cols))
 
 
-def _start_level(market: Market, ix: _Index) -> float:
+def _start_level(market: MarketView, ix: _Index) -> float:
     if ix.base_date >= _ymd(market.start):  # the index starts inside the range, at its base point
         return ix.base_point
     # Keyed by the index name, so the .SH and .SZ codes of one index share their level.

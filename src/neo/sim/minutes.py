@@ -67,16 +67,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from neo.protocol.core import ProtocolError, Query, split_values
 from neo.sim.bars import bars
-from neo.sim.state import Dataset, Frame, Generated, State, empty, obj, salt
-
-if TYPE_CHECKING:
-    from neo.sim.market import Market
+from neo.sim.state import Dataset, Frame, Generated, MarketView, State, empty, obj, salt
 
 __all__ = [
     "DATASETS",
@@ -347,7 +343,7 @@ def _ticks(values: np.ndarray, per_unit: int) -> np.ndarray:
     return np.rint(np.asarray(values, dtype=np.float64) * per_unit).astype(np.int64)
 
 
-def daily_of(market: Market, api: str, code: str) -> Daily | None:
+def daily_of(market: MarketView, api: str, code: str) -> Daily | None:
     """The daily bars the minutes of ``code`` come from: ``daily`` for stk_mins, ``index_daily``
     for idx_mins; None for a code the API does not know."""
     s = market.state
@@ -402,7 +398,7 @@ def _moment(value: object) -> str | None:
     return text
 
 
-def _window(market: Market, params: dict[str, object], options: MinuteOptions) -> tuple[str, str]:
+def _window(market: MarketView, params: dict[str, object], options: MinuteOptions) -> tuple[str, str]:
     lo, hi = _moment(params.get("start_date")), _moment(params.get("end_date"))
     if lo is None and hi is None and options.default_days:
         first = market.end - dt.timedelta(days=options.default_days - 1)
@@ -447,7 +443,7 @@ def _plan(s: State, found: list[Daily], times: tuple[str, ...], lo: str, hi: str
     return _Plan(day[keep], code[keep], row[keep], first[keep], stop[keep])
 
 
-def _answer(market: Market, query: Query, api: str) -> Generated:
+def _answer(market: MarketView, query: Query, api: str) -> Generated:
     options: MinuteOptions = market.minute_options
     freq = str(query.params["freq"])
     codes = split_values(query.params["ts_code"])

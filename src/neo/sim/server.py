@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 
 from neo.datasets import row_cap, spec_for_api
-from neo.datasets.spec import api_fields
+from neo.datasets.spec import api_schemas
 from neo.protocol.core import (
     MSG_API,
     MSG_DB,
@@ -212,7 +212,7 @@ class Simulator(Service):
         return super().handle(raw, path_api, arrived)
 
     def knows(self, api: str) -> bool:
-        return api in api_fields()
+        return api in api_schemas()
 
     def cap(self, api: str) -> int:
         return self.config.cap(api)
@@ -297,7 +297,7 @@ class Simulator(Service):
         """Every field of every row that `api` answers for `params` now, in its latest revision,
         without paging, faults or counting a call: what a correct client must end up holding.
         Tests build their reference lake from this, never from neo's own output."""
-        names = [f["name"] for f in api_fields()[api]["fields"]]
+        names = [f["name"] for f in api_schemas()[api]["fields"]]
         frame, rows = select(self.tables, api, params)
         cols = columns(frame, rows, names)
         if self.config.revise_rate > 0 and len(rows):

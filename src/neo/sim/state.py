@@ -14,11 +14,11 @@ import datetime as dt
 import threading
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from neo.datasets.spec import api_fields as shipped_fields
+from neo.datasets.spec import api_schemas
 from neo.protocol.rules import RULES, ApiRule
 from neo.sim import calendar as cal
 
@@ -44,7 +44,7 @@ NEVER = 10**9  # ordinal standing for "not delisted"
 
 def api_fields(api: str) -> list[tuple[str, str]]:
     """(name, type) of every field of ``api`` in fields.json order; type is 'str', 'float' or 'int'."""
-    return [(f["name"], f["type"]) for f in shipped_fields()[api]["fields"]]
+    return [(f["name"], f["type"]) for f in api_schemas()[api]["fields"]]
 
 
 def salt(name: str) -> int:
@@ -86,6 +86,26 @@ class Generated:
 
     total: int
     rows: Callable[[int, int], Frame]
+
+
+class MarketView(Protocol):
+    """What a generator reads of the market it builds a frame for (`neo.sim.market.Market`). The
+    generator modules name it by this protocol: market.py imports them (through registry.py), so
+    importing it back would close a circle."""
+
+    stocks: int
+    start: dt.date
+    end: dt.date
+    seed: int
+    state: State
+    minute_options: Any  # minutes.MinuteOptions (minutes.py reads it)
+
+    def frame(self, api: str) -> Frame: ...
+    def statement(self, api: str, period: str) -> Frame: ...
+    def periods(self) -> list[str]: ...
+
+    @property
+    def trade_days(self) -> list[dt.date]: ...
 
 
 @dataclasses.dataclass(frozen=True)

@@ -245,7 +245,16 @@ def moneyflow(s: State) -> Frame:
     return out
 
 
+def stock_basic(s: State) -> Frame:
+    """stock_basic as of ``end``: the universe's frame (universe.py) with each stock's current name,
+    which carries the ST / *ST prefix of a stock ST at ``end`` (names come from ``namechange``)."""
+    frame = dict(s.u.basic)
+    frame["name"] = current_names(s)
+    return frame
+
+
 DATASETS: tuple[Dataset, ...] = (
+    Dataset("stock_basic", lambda m: stock_basic(m.state)),
     Dataset("namechange", lambda m: name_history(m.state)),
     Dataset("stk_limit", lambda m: stk_limit(m.state)),
     Dataset("suspend_d", lambda m: suspend_d(m.state)),

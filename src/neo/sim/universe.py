@@ -455,17 +455,5 @@ def _allocate(n: int, weights: np.ndarray, capacity: np.ndarray) -> list[int]:
     return counts.tolist()
 
 
-def stock_basic(s: State) -> Frame:
-    """stock_basic as of ``end``: the universe's frame with each stock's current name, which
-    carries the ST / *ST prefix of a stock ST at ``end`` (names come from ``namechange``)."""
-    from neo.sim.tradability import current_names  # tradability builds on this module
-
-    frame = dict(s.u.basic)
-    frame["name"] = current_names(s)
-    return frame
-
-
-DATASETS: tuple[Dataset, ...] = (
-    Dataset("stock_basic", lambda m: stock_basic(m.state)),
-    Dataset("trade_cal", lambda m: trade_cal(m.state)),
-)
+# stock_basic is served by tradability.py: its names carry the ST prefix the name history decides.
+DATASETS: tuple[Dataset, ...] = (Dataset("trade_cal", lambda m: trade_cal(m.state)),)

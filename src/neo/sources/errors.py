@@ -26,11 +26,12 @@ class CredentialError(TushareError):
 
 
 class UnknownApiError(TushareError):
-    """The server does not know this API name: stop that dataset."""
+    """The server does not know this API name: the request fails, and retrying cannot help."""
 
 
 class ApiPermissionError(TushareError):
-    """The account lacks the points for this API: stop that dataset."""
+    """The account lacks the points (or subscription) for this API: the request fails, and retrying
+    cannot help until the account has them."""
 
 
 class BadRequestError(TushareError):

@@ -8,14 +8,25 @@ is one new module registered below, and a new dataset only names its strategy in
 from __future__ import annotations
 
 from neo.datasets import DatasetSpec, Strategy
-from neo.strategies.base import Context, DownloadStrategy, Request, Unit, uncovered
+from neo.strategies.base import Context, DownloadStrategy, Gap, Policy, Request, Scope, Unit, uncovered
 from neo.strategies.calendar_days import CalendarDays
 from neo.strategies.code_windows import CodeWindows
 from neo.strategies.periods import Periods
 from neo.strategies.snapshot import Snapshot
 from neo.strategies.stock_history import StockHistory
 
-__all__ = ["Context", "DownloadStrategy", "Request", "Unit", "for_spec", "uncovered"]
+__all__ = [
+    "Context",
+    "DownloadStrategy",
+    "Gap",
+    "Policy",
+    "Request",
+    "Scope",
+    "Unit",
+    "for_spec",
+    "strategies",
+    "uncovered",
+]
 
 _STRATEGIES: dict[Strategy, DownloadStrategy] = {
     Strategy.TRADE_DATE: CalendarDays("all"),
@@ -30,3 +41,8 @@ _STRATEGIES: dict[Strategy, DownloadStrategy] = {
 
 def for_spec(spec: DatasetSpec) -> DownloadStrategy:
     return _STRATEGIES[spec.strategy]
+
+
+def strategies() -> dict[Strategy, DownloadStrategy]:
+    """Every strategy, by the name a spec gives it."""
+    return dict(_STRATEGIES)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from datetime import date
 from typing import Literal
@@ -10,7 +11,17 @@ from typing import Literal
 from neo.core.dates import fmt_day
 from neo.datasets import DatasetSpec
 from neo.lake.ledger import request_key
-from neo.strategies.base import Context, DownloadStrategy, Request, Unit, empty_requests, per_stock_windows
+from neo.strategies.base import (
+    Context,
+    DownloadStrategy,
+    Gap,
+    Request,
+    Scope,
+    Unit,
+    download_command,
+    empty_requests,
+    per_stock_windows,
+)
 from neo.strategies.code_windows import plan_windows
 
 
@@ -62,6 +73,49 @@ class CalendarDays(DownloadStrategy):
 
     def ledger_params(self, spec: DatasetSpec, day: date) -> dict[str, str]:
         return {"trade_date": fmt_day(day)}
+
+    def gap(self, ctx: Context, spec: DatasetSpec, scope: Scope) -> Gap | None:
+        """The open days (week or month ends) in scope without rows, unless their call returned
+        none; and days downloaded for other stocks only (`--codes`). An open start for named
+        stocks begins at their listing: no bar comes before it."""
+        calendar = ctx.calendar()
+        if not calendar:
+            return Gap(spec.name, "calendars", ["trade_cal"], "neo download trade_cal")
+        first = None
+        if scope.codes:
+            listed = {c: d for c, d, _ in ctx.stock_codes()}
+            starts = [listed.get(c) for c in scope.codes]
+            if starts and all(s is not None for s in starts):
+                first = max(ctx.first_day(), min(s for s in starts if s is not None))
+        days, lo, hi = ctx.bounds(spec, scope, first)
+        span = calendar[bisect_left(calendar, lo) : bisect_right(calendar, hi)]
+        expected = self.days(ctx, spec, span, ctx.last_available(spec, hi))
+        if days is not None:
+            wanted = set(days)
+            expected = [d for d in expected if d in wanted]
+        present, empty = ctx.present(spec), empty_requests(ctx.entries(spec).values())
+        missing = [
+            d for d in expected if d not in present and request_key(self.ledger_params(spec, d)) not in empty
+        ]
+        partial = self._partial(ctx, spec, scope.codes, [d for d in expected if d in present])
+        if not missing and not partial:
+            return None
+        missing = sorted(missing + partial)
+        what = "trade dates" if not partial else "trade dates (some downloaded for a few stocks only)"
+        return Gap(spec.name, what, [fmt_day(d) for d in missing], download_command(spec, missing))
+
+    def _partial(
+        self, ctx: Context, spec: DatasetSpec, codes: tuple[str, ...] | None, days: list[date]
+    ) -> list[date]:
+        """Of `days` (which have rows), those downloaded per stock and not for the whole market,
+        when the request wants stocks they were not downloaded for: all of them (no codes), or
+        ones without a done window over the day."""
+        windows = per_stock_windows(ctx.entries(spec).values())
+        return [
+            d
+            for d in self.per_stock_only(ctx, spec, days)
+            if codes is None or not all(any(lo <= d <= hi for lo, hi in windows.get(c, ())) for c in codes)
+        ]
 
     def per_stock_only(self, ctx: Context, spec: DatasetSpec, days: Iterable[date]) -> list[date]:
         entries = ctx.entries(spec)

@@ -15,7 +15,16 @@ from neo.core.dates import fmt_day
 from neo.core.errors import UsageError
 from neo.datasets import DatasetSpec
 from neo.lake.ledger import request_key
-from neo.strategies.base import Context, DownloadStrategy, Request, Unit, empty_requests
+from neo.strategies.base import (
+    Context,
+    DownloadStrategy,
+    Gap,
+    Request,
+    Scope,
+    Unit,
+    done_requests,
+    empty_requests,
+)
 
 Grain = Literal["year", "month"]
 
@@ -73,6 +82,9 @@ def plan_windows(
 class CodeWindows(DownloadStrategy):
     needs_calendar = True
 
+    def code_column(self, spec: DatasetSpec) -> str:
+        return spec.request_param or "ts_code"
+
     def codes(self, ctx: Context, spec: DatasetSpec, codes: list[str] | None) -> list[str]:
         if codes:
             return codes
@@ -112,3 +124,36 @@ class CodeWindows(DownloadStrategy):
                 covered = key in empty or any(lo <= d <= hi for d in have)
                 out.append(Unit(f"{code} {lo:%Y%m}", lo, covered))
         return out
+
+    def gap(self, ctx: Context, spec: DatasetSpec, scope: Scope) -> Gap | None:
+        """The named codes' windows in scope whose call is not done: the lake holds a code's rows
+        only where a call asked for that code, so a request naming no code cannot be answered."""
+        param = self.code_column(spec)
+        if not scope.codes:
+            return Gap(
+                spec.name,
+                "codes",
+                [f"a whole-market call (name {param}: the lake holds the codes it was asked for)"],
+                f"neo download {spec.name} --codes CODE",
+            )
+        _, lo, hi = ctx.bounds(spec, scope)
+        done = done_requests(ctx.entries(spec).values())
+        last = ctx.last_available(spec, hi)
+        missing: list[str] = []
+        starts: list[date] = []
+        for code in scope.codes:
+            for wlo, whi in windows(lo, max(lo, hi), spec.window):
+                if wlo > last:
+                    break
+                if request_key(window_params(param, code, wlo, whi)) not in done:
+                    missing.append(f"{code} {wlo:%Y%m%d}-{whi:%Y%m%d}")
+                    starts.append(wlo)
+        if not missing:
+            return None
+        window = f"--start {min(starts):%Y%m%d} --end {hi:%Y%m%d}"
+        return Gap(
+            spec.name,
+            "windows",
+            missing,
+            f"neo download {spec.name} --codes {','.join(scope.codes)} {window}",
+        )

@@ -7,7 +7,7 @@ from datetime import date
 
 from neo.datasets import DatasetSpec
 from neo.lake.ledger import request_key
-from neo.strategies.base import Context, DownloadStrategy, Request
+from neo.strategies.base import Context, DownloadStrategy, Gap, Request, Scope, done_requests
 
 
 class Snapshot(DownloadStrategy):
@@ -17,3 +17,9 @@ class Snapshot(DownloadStrategy):
         if ctx.stale(ctx.entries(spec).get(request_key({}))):
             return [Request(spec.name, {})]
         return []
+
+    def gap(self, ctx: Context, spec: DatasetSpec, scope: Scope) -> Gap | None:
+        """A snapshot is whole once downloaded."""
+        if done_requests(ctx.entries(spec).values()):
+            return None
+        return Gap(spec.name, "snapshots", ["never downloaded"], f"neo download {spec.name}")

@@ -13,7 +13,7 @@ from datetime import date
 
 from neo.datasets import DatasetSpec
 from neo.lake.ledger import request_key
-from neo.strategies.base import Context, DownloadStrategy, Request, Unit
+from neo.strategies.base import SHOWN, Context, DownloadStrategy, Gap, Request, Scope, Unit
 
 
 class StockHistory(DownloadStrategy):
@@ -49,3 +49,13 @@ class StockHistory(DownloadStrategy):
         if not done:
             return []
         return [Unit(code, None, code in done) for code, _, _ in ctx.stock_codes()]
+
+    def gap(self, ctx: Context, spec: DatasetSpec, scope: Scope) -> Gap | None:
+        """The stocks in scope (all of stock_basic when none is named) never pulled."""
+        done = {e.params.get("ts_code") for e in ctx.entries(spec).values() if e.status == "done"}
+        codes = list(scope.codes) if scope.codes is not None else [c for c, _, _ in ctx.stock_codes()]
+        missing = [c for c in codes if c not in done]
+        if not missing:
+            return None
+        shown = f" --codes {','.join(missing)}" if len(missing) <= SHOWN else ""
+        return Gap(spec.name, "stocks", missing, f"neo download {spec.name}{shown}")

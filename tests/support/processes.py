@@ -1,4 +1,4 @@
-"""Running `neo sim serve` as its own process (benchmarks, tests, your own test suites)."""
+"""Running `neo` and `neo sim serve` as processes of their own, for the tests and the benchmarks."""
 
 from __future__ import annotations
 

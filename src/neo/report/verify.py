@@ -17,17 +17,15 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rich.table import Table
 
-from neo.app import AppContainer
 from neo.core.config import Settings
+from neo.core.dates import fmt_day
 from neo.core.errors import first_line
 from neo.datasets import DATASETS, DatasetSpec, get
-from neo.lake import engine, layout, manifest
-from neo.lake.catalog import dataset_view, q, read_files
-from neo.pipeline.planner import Planner
-from neo.status import coverage, per_stock_line, per_stock_only
-from neo.strategies import for_spec, uncovered
+from neo.lake import engine, layout
+from neo.lake.engine import q
+from neo.lake.model import LakeModel
+from neo.strategies import Context, for_spec, uncovered
 
 READ_ROWS = 65_536  # rows decoded at a time when reading a file through
 
@@ -58,42 +56,44 @@ class DatasetHealth:
 
 
 def check_lake(
-    container: AppContainer,
+    settings: Settings,
     datasets: list[str] | None = None,
     *,
     examples: int = 5,
     on_file: Callable[[Path], None] | None = None,
 ) -> list[DatasetHealth]:
     """Check every dataset (or `datasets`) of the lake; `on_file` is told of each file read."""
-    settings = container.settings
     specs = [get(d) for d in dict.fromkeys(datasets)] if datasets else list(DATASETS.values())
-    calendar: list[date] | None
-    try:
-        calendar = Planner(settings, container.ledger).calendar()
-        calendar_problem = "" if calendar else "no trade calendar in the lake (neo download trade_cal)"
-    except duckdb.Error as exc:
-        calendar, calendar_problem = None, f"cannot read the trade calendar: {first_line(exc)}"
-    out = []
-    for spec in specs:
-        health = DatasetHealth(spec.name)
-        _check_files(settings, spec, health, on_file)
-        present = _check_view(settings, spec, health, examples)
-        if present and for_spec(spec).needs_calendar and calendar_problem:
-            health.not_checked.append(f"gaps: {calendar_problem}")
-        elif present:
-            units = coverage(container, spec, calendar or [])
-            health.missing = uncovered(units)
-            health.per_stock_only = per_stock_only(container, spec, units)
-        out.append(health)
+    with LakeModel(settings) as lake:
+        ctx = Context(lake)
+        calendar: list[date] | None
+        try:
+            calendar = ctx.calendar()
+            calendar_problem = "" if calendar else "no trade calendar in the lake (neo download trade_cal)"
+        except duckdb.Error as exc:
+            calendar, calendar_problem = None, f"cannot read the trade calendar: {first_line(exc)}"
+        out = []
+        for spec in specs:
+            health = DatasetHealth(spec.name)
+            _check_files(lake, spec, health, on_file)
+            present = _check_view(lake, spec, health, examples)
+            if present and for_spec(spec).needs_calendar and calendar_problem:
+                health.not_checked.append(f"gaps: {calendar_problem}")
+            elif present:
+                units = for_spec(spec).coverage(ctx, spec, calendar or [])
+                health.missing = uncovered(units)
+                days = [u.day for u in units if u.covered and u.day is not None]
+                health.per_stock_only = [fmt_day(d) for d in for_spec(spec).per_stock_only(ctx, spec, days)]
+            out.append(health)
     return out
 
 
 def _check_files(
-    settings: Settings, spec: DatasetSpec, health: DatasetHealth, on_file: Callable[[Path], None] | None
+    lake: LakeModel, spec: DatasetSpec, health: DatasetHealth, on_file: Callable[[Path], None] | None
 ) -> None:
     expected = layout.file_schema(spec)
-    live = manifest.live(settings.lake_dir, spec)
-    base = layout.dataset_dir(settings.lake_dir, spec)
+    live = lake.live(spec)
+    base = layout.dataset_dir(lake.lake, spec)
     files = [base / f.rel for f in live.files]
     health.files = len(files) + len(live.lost)
     gone = (
@@ -136,13 +136,13 @@ def _schema_diff(got: pa.Schema, expected: pa.Schema) -> str:
     return "; ".join(parts) or "column order differs"
 
 
-def _check_view(settings: Settings, spec: DatasetSpec, health: DatasetHealth, examples: int) -> set[date]:
+def _check_view(lake: LakeModel, spec: DatasetSpec, health: DatasetHealth, examples: int) -> set[date]:
     """Duplicate and conflicting keys, through the dataset's own view on a connection of its own (a
     bad file elsewhere in the lake must not stop this dataset's checks). Returns the dates present."""
     key = ", ".join(q(k) for k in spec.key)
-    con = engine.connect(settings)
+    con = engine.connect(lake.settings)
     try:
-        con.execute(f"CREATE VIEW {q(spec.name)} AS {dataset_view(settings.lake_dir, spec)}")
+        con.execute(f"CREATE VIEW {q(spec.name)} AS {lake.view(spec)}")
         row = engine.first_row(con, f"SELECT count(*) FROM {q(spec.name)}")
         health.rows = int(row[0]) if row else 0
         dup = f"SELECT {key}, count(*) AS n FROM {q(spec.name)} GROUP BY ALL HAVING count(*) > 1"
@@ -150,7 +150,7 @@ def _check_view(settings: Settings, spec: DatasetSpec, health: DatasetHealth, ex
         # Two rows of one key at the same download time: the view keeps either, so it is not
         # deterministic. (Identical copies, e.g. a retried batch in a newer generation, are harmless.)
         fetched = q(layout.FETCHED_AT)
-        raw = read_files(settings.lake_dir, spec)
+        raw = lake.files(spec)
         conflict = (
             f"SELECT {key}, count(DISTINCT hash({_columns(spec)})) AS n FROM {raw} "
             f"GROUP BY {key}, {fetched} HAVING count(DISTINCT hash({_columns(spec)})) > 1"
@@ -159,10 +159,7 @@ def _check_view(settings: Settings, spec: DatasetSpec, health: DatasetHealth, ex
             con, conflict, spec, examples, "{n} different rows at one download time"
         )
         health.examples = shown + shown2
-        if spec.date_column is None:
-            return set()
-        dates = con.execute(f"SELECT DISTINCT {q(spec.date_column)} FROM {raw}").fetchall()
-        return {d for (d,) in dates if d is not None}
+        return lake.present(spec)
     except duckdb.Error as exc:
         health.not_checked.append(f"keys and gaps: {first_line(exc)}")
         return set()
@@ -188,42 +185,6 @@ def passed(health: list[DatasetHealth]) -> bool:
     """Every check passed, and there was something to check: a lake with nothing downloaded (a
     wrong NEO_HOME, say) does not pass."""
     return all(h.ok for h in health) and any(h.files for h in health)
-
-
-def render_health(health: list[DatasetHealth]) -> tuple[Table, list[str]]:
-    """A table per dataset, then each problem on a line and a verdict line."""
-    table = Table("dataset", "files", "rows", "bad files", "repeated keys", "missing dates", "result")
-    table.title = "lake checks"
-    lines: list[str] = []
-    for h in health:
-        table.add_row(
-            h.dataset,
-            f"{h.files:,}",
-            f"{h.rows:,}",
-            str(len(h.bad_files)),
-            str(h.duplicate_keys + h.conflicting_keys),
-            str(len(h.missing)),
-            "ok" if h.ok else "PROBLEMS",
-        )
-        lines += [f"{h.dataset}: {path}: {why}" for path, why in h.bad_files]
-        lines += [f"{h.dataset}: {example}" for example in h.examples]
-        if h.missing:
-            more = f" (+{len(h.missing) - 10})" if len(h.missing) > 10 else ""
-            lines.append(f"{h.dataset}: missing {', '.join(h.missing[:10])}{more}")
-        if h.per_stock_only:
-            lines.append(per_stock_line(h.dataset, h.per_stock_only))
-        lines += [f"{h.dataset}: not checked: {why}" for why in h.not_checked]
-    bad = [h.dataset for h in health if not h.ok]
-    if bad:
-        lines.append(f"problems in {', '.join(bad)}")
-    elif not any(h.files for h in health):
-        lines.append(
-            f"nothing to verify: none of the {len(health)} datasets checked holds any data; run `neo "
-            "download`, or point NEO_HOME at the data root neo downloaded into"
-        )
-    else:
-        lines.append(f"lake OK: {len(health)} datasets checked")
-    return table, lines
 
 
 def _columns(spec: DatasetSpec) -> str:

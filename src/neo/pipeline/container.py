@@ -1,11 +1,12 @@
-"""AppContainer: the composition root that builds neo's components from settings, once each."""
+"""AppContainer: the composition root of the pipeline, which builds its components from settings,
+once each: the client and its quota gate, the processor and the writer, the ledger, the publisher."""
 
 from __future__ import annotations
 
 from functools import cached_property
 
 from neo.core.config import Settings, load_settings
-from neo.core.errors import check_exists, check_writable
+from neo.core.errors import check_writable
 from neo.datasets import DATASETS
 from neo.lake import manifest
 from neo.lake.catalog import Publisher
@@ -17,15 +18,11 @@ from neo.sources.tushare import TushareClient
 
 
 class AppContainer:
-    def __init__(self, settings: Settings | None = None, *, read_only: bool = False) -> None:
-        """`read_only` for the reading commands (status, verify, report): the data root must exist,
-        and the ledger is opened read-only, so they create, change or delete no file."""
+    def __init__(self, settings: Settings | None = None) -> None:
+        """For the commands that write (download, dl, dp, migrate, demo); reading commands read the
+        lake's read model (lake/model.py) and build no container."""
         self.settings = settings or load_settings()
-        self.read_only = read_only
-        if read_only:
-            check_exists(self.settings.home)
-        else:
-            check_writable(self.settings.home)  # the ledger, queues and quotas all write under it
+        check_writable(self.settings.home)  # the ledger, queues and quotas all write under it
 
     @cached_property
     def quota(self) -> QuotaGate:
@@ -53,7 +50,7 @@ class AppContainer:
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.settings.ledger_path, read_only=self.read_only)
+        return Ledger(self.settings.ledger_path)
 
     def close(self) -> None:
         if "publisher" in self.__dict__:
