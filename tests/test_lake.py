@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import neo
+from neo import console
 from neo.core.config import Settings
 from neo.core.errors import SchemaError
 from neo.datasets import get
@@ -228,7 +229,7 @@ def test_a_reply_with_no_rows_writes_no_file_and_status_explains_older_ones(sett
     with LakeModel(settings_home) as lake:
         shown = dataset_status(Context(lake), dividend)
     assert (shown.files, shown.rows) == (1, 0)
-    assert LakeStatus(settings_home.home, [shown], [], {}).notes() == [
+    assert console.status_notes(LakeStatus(settings_home.home, [shown], [], {})) == [
         "dividend: its files (1) hold no rows: calls that returned none, kept as empty files by an earlier "
         "neo (now the ledger alone records such calls); no query sees them"
     ]

@@ -14,7 +14,7 @@ from neo.core.config import Settings
 from neo.datasets import get
 from neo.lake.ledger import DatasetProgress
 from neo.legacy.compare import LegacyReport
-from neo.report.status import LakeStatus, per_stock_line
+from neo.report.status import LakeStatus
 from neo.report.verify import DatasetHealth
 
 
@@ -80,6 +80,30 @@ def download_table(
     return Group(table, f"queues: {queues}; {elapsed:.0f}s")
 
 
+def status_notes(result: LakeStatus) -> list[str]:
+    """What `neo status` says below its table: days downloaded per stock only, files without rows,
+    and a data root with nothing downloaded."""
+    out = [per_stock_line(d.dataset, d.per_stock_only) for d in result.datasets if d.per_stock_only]
+    out += [
+        f"{d.dataset}: its files ({d.files}) hold no rows: calls that returned none, kept as empty "
+        "files by an earlier neo (now the ledger alone records such calls); no query sees them"
+        for d in result.datasets
+        if d.files and not d.rows
+    ]
+    if not any(d.files for d in result.datasets):
+        out.append(f"nothing is downloaded in {result.home.absolute()} yet: run `neo download`")
+    return out
+
+
+def per_stock_line(name: str, days: list[str]) -> str:
+    """What `neo status` and `neo verify` say of days downloaded per stock only."""
+    shown = ", ".join(days[:5]) + (f" (+{len(days) - 5})" if len(days) > 5 else "")
+    return (
+        f"{name}: {len(days)} days downloaded for some stocks only (neo download --codes), not the whole "
+        f"market: {shown}; neo download {name} --start {days[0]} --end {days[-1]} fills them"
+    )
+
+
 def status(result: LakeStatus) -> tuple[Table, list[str], Table | None]:
     """`neo status`: the lake table, the lines below it, and the failed requests (if any)."""
     table = Table("dataset", "rows", "files", "from", "to", "missing", "updated (UTC)", title="lake")
@@ -95,7 +119,7 @@ def status(result: LakeStatus) -> tuple[Table, list[str], Table | None]:
             f"{d.updated:%Y-%m-%d %H:%M}" if d.updated else "-",
         )
     lines = ["queues: " + ", ".join(f"{k} {v} waiting" for k, v in result.depths.items())]
-    lines += result.notes()
+    lines += status_notes(result)
     failed = None
     if result.failed:
         title = f"{len(result.failed)} failed (retry: neo download --retry-failed)"

@@ -43,20 +43,6 @@ class LakeStatus:
     failed: list[Entry]
     depths: dict[str, int]  # tasks waiting per queue
 
-    def notes(self) -> list[str]:
-        """What `neo status` says below its table: days downloaded per stock only, files without
-        rows, and a data root with nothing downloaded."""
-        out = [per_stock_line(d.dataset, d.per_stock_only) for d in self.datasets if d.per_stock_only]
-        out += [
-            f"{d.dataset}: its files ({d.files}) hold no rows: calls that returned none, kept as empty "
-            "files by an earlier neo (now the ledger alone records such calls); no query sees them"
-            for d in self.datasets
-            if d.files and not d.rows
-        ]
-        if not any(d.files for d in self.datasets):
-            out.append(f"nothing is downloaded in {self.home.absolute()} yet: run `neo download`")
-        return out
-
 
 def dataset_status(ctx: Context, spec: DatasetSpec) -> DatasetStatus:
     stats = ctx.lake.stats(spec)
@@ -65,15 +51,6 @@ def dataset_status(ctx: Context, spec: DatasetSpec) -> DatasetStatus:
     days = [u.day for u in status.coverage if u.covered and u.day is not None]
     status.per_stock_only = [fmt_day(d) for d in for_spec(spec).per_stock_only(ctx, spec, days)]
     return status
-
-
-def per_stock_line(name: str, days: list[str]) -> str:
-    """What `neo status` and `neo verify` say of days downloaded per stock only."""
-    shown = ", ".join(days[:5]) + (f" (+{len(days) - 5})" if len(days) > 5 else "")
-    return (
-        f"{name}: {len(days)} days downloaded for some stocks only (neo download --codes), not the whole "
-        f"market: {shown}; neo download {name} --start {days[0]} --end {days[-1]} fills them"
-    )
 
 
 def status(settings: Settings) -> LakeStatus:
