@@ -16,6 +16,7 @@ from typing import Protocol
 from huey.consumer import Consumer
 
 from neo.core.backends import backend_for
+from neo.core.config import Settings
 from neo.datasets import DATASETS, Strategy, get
 from neo.lake.catalog import sync
 from neo.lake.compact import CompactResult, PartitionResult
@@ -191,7 +192,8 @@ def download(
     progress: Progress | None = None,
     refetch: bool = False,
 ) -> Summary:
-    """`neo download`: plan, run the consumers here until the plan is done, sync, summarise."""
+    """`neo download`: plan, run the consumers here until the plan is done, publish, and compact
+    what piled up."""
     show = progress or Quiet()
     s = container.settings
     pipeline = QueuedPipeline(container)
@@ -200,38 +202,14 @@ def download(
         # again from the ledger, so drop them rather than run them twice.
         pipeline.queues.fast.flush()
     started = time.monotonic()
-    interrupted = False
     with consumers(pipeline, s.fast_workers, s.slow_workers):
         result = plan(container, pipeline, datasets, start, end, codes, retry_failed, refetch=refetch)
         show.planned(estimate(result.requests, s).line())
-        done: dict[str, DatasetProgress] = {}
-        try:
-            while pipeline.fatal is None:
-                done = container.ledger.progress(result.plan_id)
-                show.update(done, pipeline.queues.depths(), time.monotonic() - started)
-                if all(p.remaining == 0 for p in done.values()):
-                    break
-                time.sleep(0.25)
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            show.stopped()
+        done, interrupted = _until_done(container, pipeline, result.plan_id, show, started)
     if pipeline.fatal is not None:
         raise pipeline.fatal
-    compacted: list[CompactResult] = []
     container.publisher.flush()  # what was written is in metadata.db when the command returns
-    if not interrupted:
-        if not s.metadata_db.exists():
-            sync(s)
-        if todo := due(s, [get(n) for n in datasets] if datasets else None):
-            names = ", ".join(spec.name for spec in todo)
-            many = s.compact_after_files
-            show.say(f"compacting {names}: a partition holds more than {many} new files")
-
-            def merged(dataset: str, part: PartitionResult) -> None:  # a history merges for minutes
-                show.say(f"  {dataset}/{part.partition}: {part.files_in} files -> {part.files_out}")
-
-            compacted = [r for r in maintain(s, todo, on_partition=merged) if r.partitions]
+    compacted = [] if interrupted else _finish(s, datasets, show)
     return Summary(
         result.plan_id,
         len(result.requests),
@@ -241,3 +219,40 @@ def download(
         dict(pipeline.cpu),
         compacted,
     )
+
+
+def _until_done(
+    container: AppContainer, pipeline: QueuedPipeline, plan_id: str, show: Progress, started: float
+) -> tuple[dict[str, DatasetProgress], bool]:
+    """Report progress until every request of the plan is done or failed (or a consumer met a
+    fatal error); the progress, and whether Ctrl-C interrupted it."""
+    done: dict[str, DatasetProgress] = {}
+    try:
+        while pipeline.fatal is None:
+            done = container.ledger.progress(plan_id)
+            show.update(done, pipeline.queues.depths(), time.monotonic() - started)
+            if all(p.remaining == 0 for p in done.values()):
+                break
+            time.sleep(0.25)
+    except KeyboardInterrupt:
+        return done, True
+    finally:
+        show.stopped()
+    return done, False
+
+
+def _finish(settings: Settings, datasets: list[str] | None, show: Progress) -> list[CompactResult]:
+    """After a complete run: metadata.db if this data root never had one, and compaction of the
+    datasets whose fresh files piled up (a history merges for minutes)."""
+    if not settings.metadata_db.exists():
+        sync(settings)
+    todo = due(settings, [get(n) for n in datasets] if datasets else None)
+    if not todo:
+        return []
+    names = ", ".join(spec.name for spec in todo)
+    show.say(f"compacting {names}: a partition holds more than {settings.compact_after_files} new files")
+
+    def merged(dataset: str, part: PartitionResult) -> None:
+        show.say(f"  {dataset}/{part.partition}: {part.files_in} files -> {part.files_out}")
+
+    return [r for r in maintain(settings, todo, on_partition=merged) if r.partitions]
