@@ -19,16 +19,20 @@ suspend_d (one call per trading day each); income, balancesheet, cashflow and fi
 compact_memory_limit, compact_after_files, ...).
 
 States, each its own data root (NEO_HOME):
-  (a) after a full-history download: `neo download <datasets> --end D-1`, whatever it leaves on
-      disk: the download compacts the partitions that got more than compact_after_files new files
-      at its end, so the live files are mostly compacted ones, next to the replaced fresh files
-      that no vacuum has deleted yet (the views' generation globs still list those directories);
+  (a) after a full-history download: `neo download <datasets> --end D-1`, in two runs (DOWNLOADS:
+      the market datasets and snapshots, then the research ones), each from a simulator of its own
+      (one simulator serving everything outgrows the machine at the default size), whatever they
+      leave on disk: a download compacts the partitions that got more than compact_after_files new
+      files at its end, so the live files are mostly compacted ones, next to the replaced fresh
+      files that no vacuum has deleted yet (the views' generation globs still list those
+      directories);
   (b) after maintenance: a copy of (a) (Parquet files hard-linked, bench_compact.link_copy), then
       `neo compact` and `neo vacuum --older-than 0s`; wall time and peak RSS of `neo compact` come
       from wait4 (bench_compact.run_child);
-  (c) a daily user's steady state: a copy of (b), then `neo download ... --end D`: one more day, plus
-      what a daily run re-pulls (the recent report periods, the snapshots and the current month of
-      index_weight: NEO_REFRESH_HOURS=0, as for a user whose last run was a day ago).
+  (c) a daily user's steady state: a copy of (b), then `neo download <datasets> --end D` (one run,
+      from the second simulator: the same market): one more day, plus what a daily run re-pulls
+      (the recent report periods, the snapshots and the current month of index_weight:
+      NEO_REFRESH_HOURS=0, as for a user whose last run was a day ago).
 
 Variants, each in a worker process of its own (DuckDB shares one database instance, and its caches,
 among a process's connections to a file, and refuses a second configuration for it), each opened
@@ -106,6 +110,7 @@ import platform
 import shlex
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -143,6 +148,10 @@ SNAPSHOTS = ("stock_basic", "trade_cal", "namechange")
 INDEX = "000300.SH"
 DATED = (*BY_DAY, "index_weight")  # the peer writes a file per trade_date
 DATASETS = (*BY_DAY, *STATEMENTS, "index_weight", *SNAPSHOTS)
+DOWNLOADS = {  # the full-history download in two groups, each from a simulator of its own (build())
+    "market": ("daily", "adj_factor", "daily_basic", "income", *SNAPSHOTS),
+    "research": ("stk_limit", "suspend_d", "balancesheet", "cashflow", "fina_indicator", "index_weight"),
+}
 STATES = ("a", "b", "c")
 STATE_NAMES = {
     "a": "(a) after the full-history download",
@@ -154,7 +163,7 @@ GOAL_NEO = {"a": 3.0, "b": 2.0, "c": 2.0}  # view through neo.connect() / native
 GOAL_PLAIN = {"a": 4.0, "b": 3.0, "c": 3.0}  # view through duckdb.connect / native at most
 GOAL_ONE_FILE = 1.15  # where even the one-file read is slower than the native goal: within this of it
 DEFAULT_MEMORY = Settings.model_fields["compact_memory_limit"].default
-BUILD_VERSION = 2  # bump when this file builds its states differently
+BUILD_VERSION = 3  # bump when this file builds its states differently
 
 POINT = "point lookup (ts_code, trade_date)"
 CROSS = "day's cross-section, daily + daily_basic"
@@ -311,7 +320,6 @@ class Build:
     rows: dict[str, dict[str, int]] = field(default_factory=dict)  # native a/c -> dataset -> rows
     sizes: dict[str, int] = field(default_factory=dict)  # native_a, native_c, peer_a, peer_c -> bytes
     calls: dict[str, int] = field(default_factory=dict)  # download step -> calls planned
-    sim_rss: int = 0
     compact_code: int = 0
     compact_tail: str = ""
     files_after_compact: int = 0  # data files in (b) after compact, before vacuum
@@ -401,6 +409,21 @@ def lake_files(home: Path) -> dict[str, list[int]]:
     return out
 
 
+def start_simulator(b: Build, step: str) -> tuple[subprocess.Popen[bytes], str]:
+    say(f"simulator: {b.stocks:,} stocks, {b.start}-{b.end} (D = {b.day})")
+    t0 = time.perf_counter()
+    proc, url = spawn("--stocks", str(b.stocks), "--start", b.start, "--end", b.end, timeout=1800)
+    b.seconds[step] = time.perf_counter() - t0
+    say(f"  listening after {b.seconds[step]:.1f} s, RSS {bc.mb(vm_hwm(proc.pid))}")
+    return proc, url
+
+
+def stop_simulator(b: Build, proc: subprocess.Popen[bytes], step: str) -> None:
+    b.rss[step] = vm_hwm(proc.pid)  # its peak over the downloads it served
+    proc.terminate()
+    proc.wait()
+
+
 def build(b: Build, paths: Paths) -> None:
     shutil.rmtree(paths.root, ignore_errors=True)
     paths.logs.mkdir(parents=True)
@@ -410,15 +433,20 @@ def build(b: Build, paths: Paths) -> None:
     b.fingerprint, b.commit = code_fingerprint(), git_commit()
     b.built_at = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     neo_cmd = neo_command()
-    say(f"simulator: {b.stocks:,} stocks, {b.start}-{b.end} (D = {b.day})")
-    t0 = time.perf_counter()
-    proc, url = spawn("--stocks", str(b.stocks), "--start", b.start, "--end", b.end, timeout=1800)
-    b.seconds["simulator start"] = time.perf_counter() - t0
-    say(f"  listening after {b.seconds['simulator start']:.1f} s, RSS {bc.mb(vm_hwm(proc.pid))}")
+    proc, step, url = None, "", ""
     try:
-        env = download_env(paths.root, paths.homes["a"], url, b.start)
-        run_step(b, "download a", [*neo_cmd, "download", *DATASETS, "--end", b.prev], env, paths)
-        b.calls["download a"] = calls_planned(paths.logs / "download a.log")
+        # One simulator per group of datasets: a simulator keeps every frame it built and grows with
+        # what it served (5,000 stocks x 10 years: all datasets from one simulator passed 22 GB and
+        # were killed for memory); a fresh one for the second group starts from its eager frames.
+        for group, names in DOWNLOADS.items():
+            if proc is not None:
+                stop_simulator(b, proc, step)
+            step = f"simulator start ({group})"
+            proc, url = start_simulator(b, step)
+            env = download_env(paths.root, paths.homes["a"], url, b.start)
+            download = f"download a ({group})"
+            run_step(b, download, [*neo_cmd, "download", *names, "--end", b.prev], env, paths)
+            b.calls[download] = calls_planned(paths.logs / f"{download}.log")
         b.files["a"] = lake_files(paths.homes["a"])
 
         say("(b): hard-linked copy of (a), compact, vacuum")
@@ -434,16 +462,15 @@ def build(b: Build, paths: Paths) -> None:
         run_step(b, "vacuum", [*neo_cmd, "vacuum", "--older-than", "0s"], env, paths)
         b.files["b"] = lake_files(paths.homes["b"])
 
-        say("(c): hard-linked copy of (b), download of day D")
+        say("(c): hard-linked copy of (b), download of day D (every dataset, the last simulator)")
         bc.link_copy(paths.homes["b"], paths.homes["c"])
         env = download_env(paths.root, paths.homes["c"], url, b.start) | {"NEO_REFRESH_HOURS": "0"}
         run_step(b, "download c", [*neo_cmd, "download", *DATASETS, "--end", b.day], env, paths)
         b.calls["download c"] = calls_planned(paths.logs / "download c.log")
         b.files["c"] = lake_files(paths.homes["c"])
-        b.sim_rss = vm_hwm(proc.pid)
     finally:
-        proc.terminate()
-        proc.wait()
+        if proc is not None:
+            stop_simulator(b, proc, step)
 
     say("native tables (legacy layout) from (a)'s views")
     t0 = time.perf_counter()
@@ -1280,8 +1307,8 @@ def report(
     ]
     for step, secs in b.seconds.items():
         rss = bc.mb(b.rss[step]) if step in b.rss else ""
-        if step == "simulator start":
-            rss = f"{bc.mb(b.sim_rss)} (simulator, whole run)"
+        if step.startswith("simulator"):
+            rss += " (the simulator, all it served)"
         calls = f" ({b.calls[step]:,} calls)" if step in b.calls else ""
         lines.append(f"| {step}{calls} | {secs:,.1f} s | {rss} |")
     over = b.rss.get("compact", 0) - limit
@@ -1407,7 +1434,8 @@ def main() -> None:
     try:
         b = wanted
         if paths.build.exists() and not args.rebuild:
-            kept = Build(**json.loads(paths.build.read_text()))
+            doc = json.loads(paths.build.read_text())
+            kept = Build(**{k: v for k, v in doc.items() if k in Build.__dataclass_fields__})
             if kept.complete and kept.same_size(wanted):
                 b, reused = kept, True
                 say(f"reusing the states built {kept.built_at} in {paths.root}")
