@@ -23,8 +23,9 @@ DuckDB COPY (every column, `_fetched_at` included, LZ4 as neo writes) into `--sc
   no bloom filters    neo's layout without bloom filters
 Each layout is read by an in-memory DuckDB with plain views (`read_parquet([...])`, as the floor)
 twice: with DuckDB's defaults, and with `parquet_metadata_cache = true` (what neo.connect() sets).
-Settings over neo's files alone: the external file cache for local files (`cache_local_files`), the
-same without validation (`validate_external_file_cache = 'NO_VALIDATION'`), `threads = 1`. Native:
+Settings over neo's files alone: the external file cache off (`enable_external_file_cache`; on by
+default, but DuckDB 2.0 caches local files in it only with `cache_local_files`), on for local files,
+the same without validation (`validate_external_file_cache = 'NO_VALIDATION'`), `threads = 1`. Native:
 `duckdb.connect(native_a.db, read_only=True)`.
 
 Shapes: bench_query.py's point lookup and day cross-section (daily + daily_basic), and for the
@@ -111,6 +112,11 @@ SETTINGS: dict[str, dict[str, str]] = {
     "metadata cache": {"parquet_metadata_cache": "true"},
 }
 NEO_ONLY_SETTINGS: dict[str, dict[str, str]] = {
+    # DuckDB 2.0 keeps the external file cache on but caches local files only with cache_local_files.
+    "metadata cache, external file cache off": {
+        "parquet_metadata_cache": "true",
+        "enable_external_file_cache": "false",
+    },
     "metadata cache + local file cache": {"parquet_metadata_cache": "true", "cache_local_files": "true"},
     "metadata cache + local file cache, no validation": {
         "parquet_metadata_cache": "true",
