@@ -19,20 +19,16 @@ suspend_d (one call per trading day each); income, balancesheet, cashflow and fi
 compact_memory_limit, compact_after_files, ...).
 
 States, each its own data root (NEO_HOME):
-  (a) after a full-history download: `neo download <datasets> --end D-1`, in two runs (DOWNLOADS:
-      the market datasets and snapshots, then the research ones), each from a simulator of its own
-      (one simulator serving everything outgrows the machine at the default size), whatever they
-      leave on disk: a download compacts the partitions that got more than compact_after_files new
-      files at its end, so the live files are mostly compacted ones, next to the replaced fresh
-      files that no vacuum has deleted yet (the views' generation globs still list those
-      directories);
+  (a) after a full-history download: `neo download <datasets> --end D-1`, whatever it leaves on
+      disk: the download compacts the partitions that got more than compact_after_files new files
+      at its end, so the live files are mostly compacted ones, next to the replaced fresh files
+      that no vacuum has deleted yet (the views' generation globs still list those directories);
   (b) after maintenance: a copy of (a) (Parquet files hard-linked, bench_compact.link_copy), then
       `neo compact` and `neo vacuum --older-than 0s`; wall time and peak RSS of `neo compact` come
       from wait4 (bench_compact.run_child);
-  (c) a daily user's steady state: a copy of (b), then `neo download <datasets> --end D` (one run,
-      from the second simulator: the same market): one more day, plus what a daily run re-pulls
-      (the recent report periods, the snapshots and the current month of index_weight:
-      NEO_REFRESH_HOURS=0, as for a user whose last run was a day ago).
+  (c) a daily user's steady state: a copy of (b), then `neo download <datasets> --end D`: one more
+      day, plus what a daily run re-pulls (the recent report periods, the snapshots and the current
+      month of index_weight: NEO_REFRESH_HOURS=0, as for a user whose last run was a day ago).
 
 Variants, each in a worker process of its own (DuckDB shares one database instance, and its caches,
 among a process's connections to a file, and refuses a second configuration for it), each opened
@@ -114,6 +110,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
@@ -148,10 +145,6 @@ SNAPSHOTS = ("stock_basic", "trade_cal", "namechange")
 INDEX = "000300.SH"
 DATED = (*BY_DAY, "index_weight")  # the peer writes a file per trade_date
 DATASETS = (*BY_DAY, *STATEMENTS, "index_weight", *SNAPSHOTS)
-DOWNLOADS = {  # the full-history download in two groups, each from a simulator of its own (build())
-    "market": ("daily", "adj_factor", "daily_basic", "income", *SNAPSHOTS),
-    "research": ("stk_limit", "suspend_d", "balancesheet", "cashflow", "fina_indicator", "index_weight"),
-}
 STATES = ("a", "b", "c")
 STATE_NAMES = {
     "a": "(a) after the full-history download",
@@ -409,19 +402,49 @@ def lake_files(home: Path) -> dict[str, list[int]]:
     return out
 
 
-def start_simulator(b: Build, step: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_simulator(b: Build) -> tuple[subprocess.Popen[bytes], str]:
+    """A simulator that has built every frame the downloads ask for (the time counts as its start)."""
     say(f"simulator: {b.stocks:,} stocks, {b.start}-{b.end} (D = {b.day})")
     t0 = time.perf_counter()
     proc, url = spawn("--stocks", str(b.stocks), "--start", b.start, "--end", b.end, timeout=1800)
-    b.seconds[step] = time.perf_counter() - t0
-    say(f"  listening after {b.seconds[step]:.1f} s, RSS {bc.mb(vm_hwm(proc.pid))}")
+    try:
+        warm_simulator(url, b.prev)
+    except BaseException:
+        proc.terminate()
+        proc.wait()
+        raise
+    b.seconds["simulator start"] = time.perf_counter() - t0
+    say(f"  listening and warm after {b.seconds['simulator start']:.1f} s, RSS {bc.mb(vm_hwm(proc.pid))}")
     return proc, url
 
 
-def stop_simulator(b: Build, proc: subprocess.Popen[bytes], step: str) -> None:
-    b.rss[step] = vm_hwm(proc.pid)  # its peak over the downloads it served
-    proc.terminate()
-    proc.wait()
+# One call each, one after the other, before a download's concurrent calls: the simulator builds a
+# frame it has not built yet in every thread that asks for it at once (neo.sim.query.Tables.get
+# builds outside its lock), and four download threads building stk_limit's at 5,000 stocks x 10
+# years took it past 22 GB, killed for memory. Built once, the frame is shared. It builds daily,
+# adj_factor, daily_basic, weekly and monthly at its start; statements are small, per period.
+WARM_CALLS = {
+    "stk_limit": {"trade_date": "{day}"},
+    "suspend_d": {"trade_date": "{day}"},
+    "namechange": {},
+    "index_weight": {"index_code": INDEX, "start_date": "{day}", "end_date": "{day}"},
+    "stock_basic": {},
+    "trade_cal": {"exchange": "SSE"},
+}
+
+
+def warm_simulator(url: str, day: str) -> None:
+    for api, params in WARM_CALLS.items():
+        body = {
+            "api_name": api,
+            "token": "bench",
+            "params": {k: v.format(day=day) for k, v in params.items()},
+        }
+        request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=1800) as reply:
+            code = json.loads(reply.read()).get("code")
+        if code != 0:
+            raise SystemExit(f"simulator: {api} answered code {code}")
 
 
 def build(b: Build, paths: Paths) -> None:
@@ -433,20 +456,11 @@ def build(b: Build, paths: Paths) -> None:
     b.fingerprint, b.commit = code_fingerprint(), git_commit()
     b.built_at = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     neo_cmd = neo_command()
-    proc, step, url = None, "", ""
+    proc, url = start_simulator(b)
     try:
-        # One simulator per group of datasets: a simulator keeps every frame it built and grows with
-        # what it served (5,000 stocks x 10 years: all datasets from one simulator passed 22 GB and
-        # were killed for memory); a fresh one for the second group starts from its eager frames.
-        for group, names in DOWNLOADS.items():
-            if proc is not None:
-                stop_simulator(b, proc, step)
-            step = f"simulator start ({group})"
-            proc, url = start_simulator(b, step)
-            env = download_env(paths.root, paths.homes["a"], url, b.start)
-            download = f"download a ({group})"
-            run_step(b, download, [*neo_cmd, "download", *names, "--end", b.prev], env, paths)
-            b.calls[download] = calls_planned(paths.logs / f"{download}.log")
+        env = download_env(paths.root, paths.homes["a"], url, b.start)
+        run_step(b, "download a", [*neo_cmd, "download", *DATASETS, "--end", b.prev], env, paths)
+        b.calls["download a"] = calls_planned(paths.logs / "download a.log")
         b.files["a"] = lake_files(paths.homes["a"])
 
         say("(b): hard-linked copy of (a), compact, vacuum")
@@ -462,15 +476,16 @@ def build(b: Build, paths: Paths) -> None:
         run_step(b, "vacuum", [*neo_cmd, "vacuum", "--older-than", "0s"], env, paths)
         b.files["b"] = lake_files(paths.homes["b"])
 
-        say("(c): hard-linked copy of (b), download of day D (every dataset, the last simulator)")
+        say("(c): hard-linked copy of (b), download of day D")
         bc.link_copy(paths.homes["b"], paths.homes["c"])
         env = download_env(paths.root, paths.homes["c"], url, b.start) | {"NEO_REFRESH_HOURS": "0"}
         run_step(b, "download c", [*neo_cmd, "download", *DATASETS, "--end", b.day], env, paths)
         b.calls["download c"] = calls_planned(paths.logs / "download c.log")
         b.files["c"] = lake_files(paths.homes["c"])
     finally:
-        if proc is not None:
-            stop_simulator(b, proc, step)
+        b.rss["simulator start"] = vm_hwm(proc.pid)  # its peak over all it served
+        proc.terminate()
+        proc.wait()
 
     say("native tables (legacy layout) from (a)'s views")
     t0 = time.perf_counter()
@@ -1310,7 +1325,7 @@ def report(
     ]
     for step, secs in b.seconds.items():
         rss = bc.mb(b.rss[step]) if step in b.rss else ""
-        if step.startswith("simulator"):
+        if step == "simulator start":
             rss += " (the simulator, all it served)"
         calls = f" ({b.calls[step]:,} calls)" if step in b.calls else ""
         lines.append(f"| {step}{calls} | {secs:,.1f} s | {rss} |")
