@@ -729,7 +729,7 @@ def included_section(title: str, results: Path, target: str) -> list[str]:
 
 def query_workload_section() -> list[str]:
     """The analysts' workload: its default build takes minutes (5,000 stocks x 10 years)."""
-    title = "Analysts' queries: lake vs native DuckDB vs the peer layout"
+    title = "Analysts' queries: views vs DuckDB's Parquet floor, native DuckDB and the peer layout"
     return included_section(title, QUERY_RESULTS, "bench-query")
 
 
