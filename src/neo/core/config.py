@@ -94,6 +94,28 @@ class Settings(BaseSettings):
         list(DEFAULT_INDICES),
         description="Indices whose daily levels and weights are downloaded (index_daily, index_weight).",
     )
+    minute_stocks: list[str] = Field(
+        default_factory=list,
+        description="Stocks and ETFs whose minute bars (stk_mins...) are downloaded: ts_codes, "
+        '"index:000300.SH" (that index\'s current members, from index_weight) or "all" (every stock '
+        "in stock_basic). Empty: none (minute data needs its own subscription and is large).",
+    )
+    minute_indices: list[str] = Field(
+        default_factory=list,
+        description="Indices whose minute bars (idx_mins...) are downloaded, e.g. the `indices` list. "
+        "Empty: none.",
+    )
+    minute_freqs: list[str] = Field(
+        ["1min"],
+        description="Minute frequencies `neo download` fetches for minute_stocks and minute_indices: "
+        "1min (stk_mins, idx_mins), 5min (stk_mins_5min...), 15min, 30min, 60min.",
+    )
+    minute_refresh_days: int = Field(
+        2,
+        ge=0,
+        description="Open days already in the lake that each minute-bar download of later days pulls "
+        "again, to pick up late revisions.",
+    )
     stock_refresh_days: float = Field(
         7.0,
         ge=0,
@@ -154,6 +176,15 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
+
+    @field_validator("minute_freqs")
+    @classmethod
+    def _freqs(cls, v: list[str]) -> list[str]:
+        from neo.datasets import MINUTE_BARS
+
+        if unknown := [f for f in v if f not in MINUTE_BARS]:
+            raise ValueError(f"unknown frequency {unknown[0]!r}; known: {', '.join(MINUTE_BARS)}")
+        return v
 
     @field_validator("queue_url")
     @classmethod
