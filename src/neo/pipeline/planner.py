@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from neo.core.config import Settings
 from neo.core.dates import fmt_day, parse_day
 from neo.core.errors import UsageError
-from neo.datasets import DATASETS, DatasetSpec, Strategy, get
+from neo.datasets import DATASETS, DatasetSpec, Strategy, get, opted_out
 from neo.lake.catalog import open_lake, read_files
 from neo.pipeline.ledger import Entry, Ledger
 from neo.strategies import Request, for_spec
@@ -66,7 +66,8 @@ class Planner:
         end: date | None = None,
         codes: list[str] | None = None,
     ) -> list[Request]:
-        names = list(datasets or DATASETS)
+        # A bare plan leaves out the opt-in datasets the settings do not ask for (minute bars).
+        names = list(datasets or (n for n, s in DATASETS.items() if not opted_out(s, self.settings)))
         start = start or parse_day(self.settings.history_start, "history_start")
         today = self.now.date()
         end = min(end or today, today)

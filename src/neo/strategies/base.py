@@ -31,6 +31,7 @@ class Unit:
 class Request:
     dataset: str
     params: dict[str, Any] = field(hash=False)
+    rows: int | None = field(default=None, compare=False)  # what the call should return, when known
 
 
 class Context(Protocol):

@@ -1,0 +1,241 @@
+"""Minute bars (stk_mins, idx_mins, a dataset per freq): one call per code and window of open days,
+each window as long as the row cap allows (8,000 rows: 33 days of 241 1min bars, 163 of 49 5min
+bars), within the code's listed life.
+
+Which codes: the dataset's codes setting (`minute_stocks`: ts_codes, `index:CODE` for an index's
+current members, `all` for every stock in stock_basic; `minute_indices`), or `--codes`. Nothing
+else is downloaded: minute data needs its own subscription and is large, so it is opt-in.
+
+Incremental: a code's open days are covered by the ledger's done calls whose rows are all still in
+the lake (the view holds at least as many bars in the call's days as the call returned), or that
+returned none. Only the days not covered are planned, in runs of consecutive open days cut into
+windows; each run also pulls again the `minute_refresh_days` open days before it, which the lake
+holds, to pick up late revisions. A re-run after a complete download plans nothing. A failed call
+is planned again as it was (`--retry-failed`), so its success replaces the failure in the ledger.
+
+Windows are calendar-true: a call asks for whole days ('YYYY-MM-DD 00:00:00' to 'YYYY-MM-DD
+23:59:59'). The client asks again for the two halves of a window whose reply reaches the cap (a
+duplicated day, a grid larger than expected): never a truncated window, never offset paging.
+
+Gaps (`neo status`, `neo verify`, `neo report`) are judged by day, counted by code and month: a
+code's month is covered when each of its open days between its first and last bar holds the
+whole grid of bars, or did not trade (lake/minutes.py, `bad_days`). A month that is not names its
+days and their bar counts.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from datetime import date, timedelta
+
+from neo.core.dates import fmt_day
+from neo.core.errors import UsageError
+from neo.datasets import DatasetSpec, row_cap
+from neo.lake import minutes
+from neo.lake.catalog import open_lake
+from neo.pipeline.ledger import Entry
+from neo.strategies.base import Context, DownloadStrategy, Request, Unit
+
+SHOWN_DAYS = 3  # bad days a unit's label names
+
+
+def window_params(spec: DatasetSpec, code: str, first: date, last: date) -> dict[str, str]:
+    return {
+        "ts_code": code,
+        "freq": spec.freq or "1min",
+        "start_date": f"{first.isoformat()} 00:00:00",
+        "end_date": f"{last.isoformat()} 23:59:59",
+    }
+
+
+def window_of(entry: Entry) -> tuple[str, date, date] | None:
+    """(code, first day, last day) of a minute call in the ledger; None for another shape."""
+    p = entry.params
+    try:
+        return (
+            str(p["ts_code"]),
+            date.fromisoformat(str(p["start_date"])[:10]),
+            date.fromisoformat(str(p["end_date"])[:10]),
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def days_per_call(spec: DatasetSpec, settings: object) -> int:
+    caps = getattr(settings, "row_caps", None)
+    return max(1, row_cap(spec.api, caps) // minutes.bars_per_day(spec))
+
+
+class Held:
+    """Bars per code and day in the lake, for counting a window's rows."""
+
+    def __init__(self, counts: minutes.DayCounts) -> None:
+        self._days: dict[str, list[date]] = defaultdict(list)
+        self._cum: dict[str, list[int]] = defaultdict(lambda: [0])
+        for code, day, n in zip(counts.codes, counts.days, counts.bars, strict=True):
+            self._days[code].append(day)
+            self._cum[code].append(self._cum[code][-1] + n)
+
+    def rows(self, code: str, first: date, last: date) -> int:
+        days = self._days.get(code)
+        if not days:
+            return 0
+        cum = self._cum[code]
+        return cum[bisect.bisect_right(days, last)] - cum[bisect.bisect_left(days, first)]
+
+
+def intact(entry: Entry, window: tuple[str, date, date], held: Held) -> bool:
+    """The lake still holds every bar the call returned (fewer: a file was lost)."""
+    return held.rows(*window) >= (entry.rows or 0)
+
+
+class MinuteBars(DownloadStrategy):
+    needs_calendar = True
+
+    def codes(
+        self, ctx: Context, spec: DatasetSpec, codes: list[str] | None, start: date, end: date
+    ) -> list[tuple[str, date, date]]:
+        """(code, first day, last day) of each code to download: its listed life within [start,
+        end] when stock_basic knows it, else [start, end] (ETFs, indices)."""
+        life = {c: (lo, hi) for c, lo, hi in ctx.stock_codes()}
+        wanted = codes or self._selected(ctx, spec, life, start, end)
+        out = []
+        for code in dict.fromkeys(wanted):
+            listed, delisted = life.get(code, (None, None))
+            first = max(start, listed) if listed else start
+            last = min(end, delisted - timedelta(days=1)) if delisted else end
+            if first <= last:
+                out.append((code, first, last))
+        return out
+
+    def _selected(
+        self, ctx: Context, spec: DatasetSpec, life: dict[str, tuple], start: date, end: date
+    ) -> list[str]:
+        assert spec.codes_setting is not None
+        chosen: list[str] = list(getattr(ctx.settings, spec.codes_setting))
+        if not chosen:
+            raise UsageError(
+                f"{spec.name}: no codes to download: list them in the setting {spec.codes_setting} "
+                "(docs/guide.md, Minute bars), or pass --codes"
+            )
+        out: list[str] = []
+        for item in chosen:
+            if item.lower() == "all":  # every stock listed at some time in [start, end]
+                out += [c for c, (lo, hi) in life.items() if lo and lo <= end and (hi is None or hi > start)]
+            elif item.lower().startswith("index:"):
+                out += _members(ctx, item.split(":", 1)[1].strip())
+            else:
+                out.append(item.strip())
+        return sorted(set(out))
+
+    def plan(
+        self, ctx: Context, spec: DatasetSpec, start: date, end: date, codes: list[str] | None
+    ) -> list[Request]:
+        last = ctx.last_available(spec, end)
+        calendar = ctx.calendar()
+        by_code: dict[str, list[tuple[Entry, tuple[str, date, date]]]] = defaultdict(list)
+        for entry in ctx.entries(spec).values():
+            window = window_of(entry)
+            if window is not None:
+                by_code[window[0]].append((entry, window))
+        held = Held(minutes.day_counts(ctx.settings, spec))
+        size = days_per_call(spec, ctx.settings)
+        refresh = ctx.settings.minute_refresh_days
+        grid = minutes.bars_per_day(spec)
+        out: list[Request] = []
+        for code, first, stop in self.codes(ctx, spec, codes, start, last):
+            days = calendar[bisect.bisect_left(calendar, first) : bisect.bisect_right(calendar, stop)]
+            if not days:
+                continue
+            covered: set[date] = set()
+            for entry, (_, lo, hi) in by_code.get(code, []):
+                if ctx.covered(entry, intact(entry, (code, lo, hi), held)):
+                    covered.update(d for d in days if lo <= d <= hi)
+                elif entry.status != "done" and lo >= days[0] and hi <= days[-1]:
+                    # A failed call (--retry-failed), or one planned that never ran: the same call
+                    # again, so that its outcome replaces the old one in the ledger.
+                    covered.update(d for d in days if lo <= d <= hi)
+                    out.append(Request(spec.name, entry.params, _days(days, lo, hi) * grid))
+            for i, j in _runs(days, covered):
+                i = max(0, i - refresh)  # a run after covered days re-pulls the last of them
+                for k in range(i, j + 1, size):
+                    part = days[k : min(k + size, j + 1)]
+                    params = window_params(spec, code, part[0], part[-1])
+                    out.append(Request(spec.name, params, len(part) * grid))
+        return out
+
+    def coverage(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[Unit]:
+        """A unit per code and month between the code's first and last bar; see the module doc."""
+        held: Held | None = None
+        answered = []
+        for entry in ctx.entries(spec).values():
+            window = window_of(entry)
+            if entry.status != "done" or window is None:
+                continue
+            held = held or Held(minutes.day_counts(ctx.settings, spec))
+            if intact(entry, window, held):
+                answered.append(window)
+        months, bad = minutes.bad_days(ctx.settings, spec, calendar, answered)
+        by_month: dict[tuple[str, date], list[minutes.BadDay]] = defaultdict(list)
+        for b in bad:
+            by_month[(b.code, b.day.replace(day=1))].append(b)
+        grid = minutes.bars_per_day(spec)
+        out = []
+        for code, month, expected in months:
+            wrong = by_month.get((code, month), [])
+            if not expected and not wrong:
+                continue
+            out.append(Unit(_label(code, month, wrong, grid), month, not wrong))
+        return out
+
+
+def _label(code: str, month: date, wrong: list[minutes.BadDay], grid: int) -> str:
+    """`600000.SH 202401`, or, for a month with bad days, the days: `600000.SH 20240105 (120/241
+    bars) 20240108 (none) (+2 days)`."""
+    if not wrong:
+        return f"{code} {month:%Y%m}"
+    shown = " ".join(
+        f"{fmt_day(b.day)} ({f'{b.bars}/{grid} bars' if b.bars else 'none'})" for b in wrong[:SHOWN_DAYS]
+    )
+    more = f" (+{len(wrong) - SHOWN_DAYS} days)" if len(wrong) > SHOWN_DAYS else ""
+    return f"{code} {shown}{more}"
+
+
+def _days(days: list[date], lo: date, hi: date) -> int:
+    return bisect.bisect_right(days, hi) - bisect.bisect_left(days, lo)
+
+
+def _runs(days: list[date], covered: set[date]) -> list[tuple[int, int]]:
+    """The runs of consecutive days that are not covered, as (first, last) indexes into `days`."""
+    out: list[tuple[int, int]] = []
+    start: int | None = None
+    for i, d in enumerate(days):
+        if d in covered:
+            if start is not None:
+                out.append((start, i - 1))
+                start = None
+        elif start is None:
+            start = i
+    if start is not None:
+        out.append((start, len(days) - 1))
+    return out
+
+
+def _members(ctx: Context, index: str) -> list[str]:
+    """The current members of `index`: its latest index_weight snapshot in the lake."""
+    con = open_lake(ctx.settings)
+    try:
+        rows = con.execute(
+            "SELECT con_code FROM index_weight WHERE index_code = ? AND trade_date = "
+            "(SELECT max(trade_date) FROM index_weight WHERE index_code = ?)",
+            [index, index],
+        ).fetchall()
+    finally:
+        con.close()
+    if not rows:
+        raise UsageError(
+            f"minute_stocks: index:{index} has no members in the lake: add {index} to the setting "
+            f"indices and run `neo download index_weight` first"
+        )
+    return [r[0] for r in rows]
