@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from neo.app import AppContainer
+from neo.core.config import Settings
 from neo.core.dates import fmt_day
-from neo.datasets import DATASETS, DatasetSpec
+from neo.datasets import DATASETS, DatasetSpec, opted_out
 from neo.lake import layout, manifest
 from neo.lake.catalog import open_lake, read_files
 from neo.lake.engine import first_row
@@ -93,9 +94,19 @@ def per_stock_line(name: str, days: list[str]) -> str:
     )
 
 
+def listed(settings: Settings) -> list[DatasetSpec]:
+    """Every dataset, but the opt-in ones the settings do not ask for while they hold nothing
+    (minute bars): `neo status`, `neo verify` and `neo report` list these."""
+    return [
+        s
+        for s in DATASETS.values()
+        if not opted_out(s, settings) or manifest.live_files(settings.lake_dir, s)
+    ]
+
+
 def status(container: AppContainer) -> tuple[list[DatasetStatus], list[Entry], dict[str, int]]:
     settings = container.settings
     calendar = Planner(settings, container.ledger).calendar()
-    datasets = [dataset_status(container, spec, calendar) for spec in DATASETS.values()]
+    datasets = [dataset_status(container, spec, calendar) for spec in listed(settings)]
     failed = container.ledger.entries(status="failed")
     return datasets, failed, backend_for(settings).depths(settings)

@@ -21,12 +21,14 @@ from rich.table import Table
 
 from neo.app import AppContainer
 from neo.core.config import Settings
+from neo.core.dates import fmt_day
 from neo.core.errors import first_line
-from neo.datasets import DATASETS, DatasetSpec, get
+from neo.datasets import DatasetSpec, get
 from neo.lake import engine, layout, manifest
 from neo.lake.catalog import dataset_view, q, read_files
+from neo.lake.minutes import daily_mismatches
 from neo.pipeline.planner import Planner
-from neo.status import coverage, per_stock_line, per_stock_only
+from neo.status import coverage, listed, per_stock_line, per_stock_only
 from neo.strategies import for_spec, uncovered
 
 READ_ROWS = 65_536  # rows decoded at a time when reading a file through
@@ -44,6 +46,7 @@ class DatasetHealth:
     missing: list[str] = field(default_factory=list)  # gaps by the dataset's strategy
     per_stock_only: list[str] = field(default_factory=list)  # days with only some stocks' rows
     not_checked: list[str] = field(default_factory=list)  # checks that could not run, and why
+    unlike_daily: list[str] = field(default_factory=list)  # minute bars: days not adding up to daily
 
     @property
     def ok(self) -> bool:
@@ -54,6 +57,7 @@ class DatasetHealth:
             or self.missing
             or self.per_stock_only
             or self.not_checked
+            or self.unlike_daily
         )
 
 
@@ -66,7 +70,7 @@ def check_lake(
 ) -> list[DatasetHealth]:
     """Check every dataset (or `datasets`) of the lake; `on_file` is told of each file read."""
     settings = container.settings
-    specs = [get(d) for d in dict.fromkeys(datasets)] if datasets else list(DATASETS.values())
+    specs = [get(d) for d in dict.fromkeys(datasets)] if datasets else listed(settings)
     calendar: list[date] | None
     try:
         calendar = Planner(settings, container.ledger).calendar()
@@ -84,6 +88,10 @@ def check_lake(
             units = coverage(container, spec, calendar or [])
             health.missing = uncovered(units)
             health.per_stock_only = per_stock_only(container, spec, units)
+        if present and spec.freq is not None:
+            health.unlike_daily = [
+                f"{m.code} {fmt_day(m.day)}: {m.what}" for m in daily_mismatches(settings, spec)
+            ]
         out.append(health)
     return out
 
@@ -212,6 +220,12 @@ def render_health(health: list[DatasetHealth]) -> tuple[Table, list[str]]:
             lines.append(f"{h.dataset}: missing {', '.join(h.missing[:10])}{more}")
         if h.per_stock_only:
             lines.append(per_stock_line(h.dataset, h.per_stock_only))
+        if h.unlike_daily:
+            more = f" (+{len(h.unlike_daily) - 5} days)" if len(h.unlike_daily) > 5 else ""
+            lines.append(
+                f"{h.dataset}: {len(h.unlike_daily)} days whose bars do not add up to their daily bar: "
+                f"{'; '.join(h.unlike_daily[:5])}{more}"
+            )
         lines += [f"{h.dataset}: not checked: {why}" for why in h.not_checked]
     bad = [h.dataset for h in health if not h.ok]
     if bad:

@@ -22,7 +22,7 @@ from neo.lake.catalog import open_lake
 from neo.lake.engine import q
 from neo.pipeline.ledger import Entry
 from neo.pipeline.planner import Planner
-from neo.status import dataset_status
+from neo.status import dataset_status, listed
 from neo.strategies import Unit, for_spec, uncovered
 
 
@@ -123,9 +123,10 @@ def gather(
         entries[e.dataset].append(e)
     years = rows_per_year(container)
     datasets = []
-    for n, spec in enumerate(DATASETS.values(), 1):
+    specs = listed(settings)
+    for n, spec in enumerate(specs, 1):
         if on_dataset is not None:
-            on_dataset(spec.name, n, len(DATASETS))
+            on_dataset(spec.name, n, len(specs))
         datasets.append(dataset_coverage(container, spec, calendar, years[spec.name], entries[spec.name]))
     return LakeReport(
         root=settings.home.resolve(),
@@ -243,6 +244,8 @@ def units_of(spec: DatasetSpec) -> str:
             return "open days per code" if spec.every_open_day else f"{spec.window}s per code"
         case Strategy.STOCK_HISTORY:
             return "stocks"
+        case Strategy.MINUTE_BARS:
+            return "months per code"
         case _:
             return "snapshots"
 
