@@ -171,6 +171,8 @@ def _minutes(api: str, freq: str, codes_setting: str, what: str) -> DatasetSpec:
         # A day of the whole market, then each stock's bars: one stock's weeks read a row group a
         # day, one minute or day of the market reads that day's groups (docs/BENCHMARKS.md).
         compact_grain="day",
+        # zstd: 20% smaller than LZ4 (14 against 18 bytes a bar, 16.5 to 21 in a native DuckDB table).
+        compact_codec="zstd",
         bytes_per_row=MINUTE_BYTES_PER_ROW[freq],
         description=f"{what} at {freq} (trade_time: bar end, Beijing time), codes in `{codes_setting}`.",
     )

@@ -70,6 +70,7 @@ class DatasetSpec:
     # with offset (MINUTES.md: offset is unverified for the minute APIs).
     split_at_cap: bool = False
     compact_grain: Literal["month", "day"] = "month"  # compacted files sort by this, then key
+    compact_codec: str | None = None  # compacted files' compression; None: compaction's default (LZ4)
     bytes_per_row: float | None = None  # on disk once compacted, measured: `neo download --dry-run`
     description: str = ""
 

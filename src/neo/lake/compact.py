@@ -293,7 +293,8 @@ def _merge(
     fetched = q(layout.FETCHED_AT)
     key = ", ".join(q(k) for k in spec.key)
     order = ", ".join(compacted_order(spec))
-    options = f"FORMAT parquet, COMPRESSION {COMPRESSION}, ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
+    codec = spec.compact_codec or COMPRESSION
+    options = f"FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
     staging = directory / f"{TEMP_PREFIX}{token}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
