@@ -321,8 +321,8 @@ def compact(
     datasets: DatasetsArg = None,
 ) -> None:
     """Merge each partition's small files into a few large ones: latest row per key, sorted by
-    month, then ts_code and date. Out of core within compact_memory_limit. `neo download` does it
-    by itself once a partition holds more than compact_after_files new files.
+    month (minute bars: day), then ts_code and date. Out of core within compact_memory_limit.
+    `neo download` does it by itself once a partition holds more than compact_after_files new files.
 
     Safe while downloads and queries run; partitions already compact are skipped. The files it
     replaces stay until `neo vacuum` (after the grace period), so running queries keep working.

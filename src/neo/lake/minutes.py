@@ -13,9 +13,10 @@ vol in shares, amount in CNY); everything derived is SQL over their views, as fo
   close, max high, min low, sums of vol and amount), equal to the API's own 5/15/30/60min bars.
 - `stk_mins_vwap(d)`: each stock's volume-weighted average price on day d, in CNY per share.
 
-`day_counts` and `daily_mismatches` are what `neo status` / `neo verify` read: bars per stock-day,
-and the days whose bars do not add up to the day's daily bar (real minute data has known holes,
-duplicated and shifted days: MINUTES.md, "Known quirks").
+`window_rows`, `bad_days` and `daily_mismatches` are what the planner, `neo status` and `neo
+verify` read: bars per call's window, the days short of the grid, and the days whose bars do not
+add up to the day's daily bar (real minute data has known holes, duplicated and shifted days:
+MINUTES.md, "Known quirks").
 """
 
 from __future__ import annotations
@@ -142,25 +143,38 @@ def bars_per_day(spec: DatasetSpec) -> int:
     return MINUTE_BARS[spec.freq]
 
 
-@dataclass(frozen=True)
-class DayCounts:
-    """Bars per code and day, as the dataset's view shows them: parallel columns, by code then day."""
+def _windows(windows: list[tuple[str, date, date]]) -> pa.Table:
+    codes, los, his = zip(*windows, strict=True) if windows else ((), (), ())
+    return pa.table(
+        {
+            "i": pa.array(range(len(windows)), pa.int64()),
+            "ts_code": pa.array(codes, pa.string()),
+            "lo": pa.array(los, pa.date32()),
+            "hi": pa.array(his, pa.date32()),
+        }
+    )
 
-    codes: list[str]
-    days: list[date]
-    bars: list[int]
 
-
-def day_counts(settings: Settings, spec: DatasetSpec) -> DayCounts:
+def window_rows(settings: Settings, spec: DatasetSpec, windows: list[tuple[str, date, date]]) -> list[int]:
+    """The bars the dataset's view holds in each window (code, first day, last day), counted in
+    DuckDB: a whole market's history is millions of code-days, too many to bring into Python."""
+    if not windows:
+        return []
     con = _connect(settings, spec)
     try:
-        rows = con.execute(
-            f"SELECT ts_code, CAST(trade_time AS DATE) AS day, count(*) FROM {q(spec.name)} "
-            "GROUP BY ALL ORDER BY ALL"
+        con.register("windows", _windows(windows))
+        found = con.execute(
+            f"""WITH bars AS (SELECT ts_code, CAST(trade_time AS DATE) AS day, count(*) AS n
+                              FROM {q(spec.name)} GROUP BY ALL)
+            SELECT w.i, coalesce(sum(b.n), 0) FROM windows w LEFT JOIN bars b
+            ON b.ts_code = w.ts_code AND b.day BETWEEN w.lo AND w.hi GROUP BY w.i"""
         ).fetchall()
     finally:
         con.close()
-    return DayCounts([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    out = [0] * len(windows)
+    for i, n in found:
+        out[i] = int(n)
+    return out
 
 
 @dataclass(frozen=True)
@@ -190,9 +204,7 @@ def bad_days(
     con = _connect(settings, spec, daily)
     try:
         con.register("cal", pa.table({"day": pa.array(calendar, pa.date32())}))
-        codes, los, his = zip(*answered, strict=True) if answered else ((), (), ())
-        windows = {"ts_code": pa.array(codes, pa.string()), "lo": pa.array(los, pa.date32())}
-        con.register("answered", pa.table(windows | {"hi": pa.array(his, pa.date32())}))
+        con.register("answered", _windows(answered))
         con.execute(
             f"""CREATE TEMP TABLE judged AS
             WITH bars AS (SELECT ts_code, CAST(trade_time AS DATE) AS day, count(*) AS n

@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from neo.core.dates import fmt_day
 from neo.core.errors import UsageError
@@ -36,6 +37,9 @@ from neo.lake import minutes
 from neo.lake.catalog import open_lake
 from neo.pipeline.ledger import Entry
 from neo.strategies.base import Context, DownloadStrategy, Request, Unit
+
+if TYPE_CHECKING:
+    from neo.core.config import Settings
 
 SHOWN_DAYS = 3  # bad days a unit's label names
 
@@ -62,32 +66,16 @@ def window_of(entry: Entry) -> tuple[str, date, date] | None:
         return None
 
 
-def days_per_call(spec: DatasetSpec, settings: object) -> int:
-    caps = getattr(settings, "row_caps", None)
-    return max(1, row_cap(spec.api, caps) // minutes.bars_per_day(spec))
+def days_per_call(spec: DatasetSpec, settings: Settings) -> int:
+    return max(1, row_cap(spec.api, settings.row_caps) // minutes.bars_per_day(spec))
 
 
-class Held:
-    """Bars per code and day in the lake, for counting a window's rows."""
-
-    def __init__(self, counts: minutes.DayCounts) -> None:
-        self._days: dict[str, list[date]] = defaultdict(list)
-        self._cum: dict[str, list[int]] = defaultdict(lambda: [0])
-        for code, day, n in zip(counts.codes, counts.days, counts.bars, strict=True):
-            self._days[code].append(day)
-            self._cum[code].append(self._cum[code][-1] + n)
-
-    def rows(self, code: str, first: date, last: date) -> int:
-        days = self._days.get(code)
-        if not days:
-            return 0
-        cum = self._cum[code]
-        return cum[bisect.bisect_right(days, last)] - cum[bisect.bisect_left(days, first)]
-
-
-def intact(entry: Entry, window: tuple[str, date, date], held: Held) -> bool:
-    """The lake still holds every bar the call returned (fewer: a file was lost)."""
-    return held.rows(*window) >= (entry.rows or 0)
+def intact_calls(ctx: Context, spec: DatasetSpec) -> list[tuple[Entry, tuple[str, date, date], bool]]:
+    """The ledger's minute calls, each with its window and whether the lake still holds every bar
+    it returned (fewer: a file was lost, and its days are not covered)."""
+    calls = [(e, w) for e in ctx.entries(spec).values() if (w := window_of(e)) is not None]
+    held = minutes.window_rows(ctx.settings, spec, [w for _, w in calls])
+    return [(e, w, n >= (e.rows or 0)) for (e, w), n in zip(calls, held, strict=True)]
 
 
 class MinuteBars(DownloadStrategy):
@@ -134,12 +122,9 @@ class MinuteBars(DownloadStrategy):
     ) -> list[Request]:
         last = ctx.last_available(spec, end)
         calendar = ctx.calendar()
-        by_code: dict[str, list[tuple[Entry, tuple[str, date, date]]]] = defaultdict(list)
-        for entry in ctx.entries(spec).values():
-            window = window_of(entry)
-            if window is not None:
-                by_code[window[0]].append((entry, window))
-        held = Held(minutes.day_counts(ctx.settings, spec))
+        by_code: dict[str, list[tuple[Entry, date, date, bool]]] = defaultdict(list)
+        for entry, (code, lo, hi), whole in intact_calls(ctx, spec):
+            by_code[code].append((entry, lo, hi, whole))
         size = days_per_call(spec, ctx.settings)
         refresh = ctx.settings.minute_refresh_days
         grid = minutes.bars_per_day(spec)
@@ -149,14 +134,15 @@ class MinuteBars(DownloadStrategy):
             if not days:
                 continue
             covered: set[date] = set()
-            for entry, (_, lo, hi) in by_code.get(code, []):
-                if ctx.covered(entry, intact(entry, (code, lo, hi), held)):
-                    covered.update(d for d in days if lo <= d <= hi)
+            for entry, lo, hi, whole in by_code.get(code, []):
+                inside = days[bisect.bisect_left(days, lo) : bisect.bisect_right(days, hi)]
+                if ctx.covered(entry, whole):
+                    covered.update(inside)
                 elif entry.status != "done" and lo >= days[0] and hi <= days[-1]:
                     # A failed call (--retry-failed), or one planned that never ran: the same call
                     # again, so that its outcome replaces the old one in the ledger.
-                    covered.update(d for d in days if lo <= d <= hi)
-                    out.append(Request(spec.name, entry.params, _days(days, lo, hi) * grid))
+                    covered.update(inside)
+                    out.append(Request(spec.name, entry.params, len(inside) * grid))
             for i, j in _runs(days, covered):
                 i = max(0, i - refresh)  # a run after covered days re-pulls the last of them
                 for k in range(i, j + 1, size):
@@ -167,15 +153,7 @@ class MinuteBars(DownloadStrategy):
 
     def coverage(self, ctx: Context, spec: DatasetSpec, calendar: list[date]) -> list[Unit]:
         """A unit per code and month between the code's first and last bar; see the module doc."""
-        held: Held | None = None
-        answered = []
-        for entry in ctx.entries(spec).values():
-            window = window_of(entry)
-            if entry.status != "done" or window is None:
-                continue
-            held = held or Held(minutes.day_counts(ctx.settings, spec))
-            if intact(entry, window, held):
-                answered.append(window)
+        answered = [w for e, w, whole in intact_calls(ctx, spec) if e.status == "done" and whole]
         months, bad = minutes.bad_days(ctx.settings, spec, calendar, answered)
         by_month: dict[tuple[str, date], list[minutes.BadDay]] = defaultdict(list)
         for b in bad:
@@ -200,10 +178,6 @@ def _label(code: str, month: date, wrong: list[minutes.BadDay], grid: int) -> st
     )
     more = f" (+{len(wrong) - SHOWN_DAYS} days)" if len(wrong) > SHOWN_DAYS else ""
     return f"{code} {shown}{more}"
-
-
-def _days(days: list[date], lo: date, hi: date) -> int:
-    return bisect.bisect_right(days, hi) - bisect.bisect_left(days, lo)
 
 
 def _runs(days: list[date], covered: set[date]) -> list[tuple[int, int]]:
