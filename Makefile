@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-latest test-oldest test-install dist reliability lint bench bench-sim bench-lake bench-queue bench-compact bench-query bench-serve bench-cli constraints clean
+.PHONY: demo test test-slow test-latest test-oldest test-install dist reliability lint bench bench-sim bench-lake bench-queue bench-compact bench-query bench-serve bench-cli bench-mins constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "neo needs Python 3.11+ (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -85,6 +85,11 @@ bench-query: $(STAMP)
 # on the demo lake; BENCH_ARGS='--lake DATA_ROOT' adds a large lake (e.g. bench-query's kept state b).
 bench-cli: $(STAMP)
 	$(BIN)/python bench/bench_cli.py $(BENCH_ARGS)
+
+# Minute bars at scale: 1,000 stocks x a year of 1min bars (~58M) downloaded from the simulator, compacted,
+# against native DuckDB tables (about an hour on 2 cores); BENCH_ARGS='--workdir DIR --keep'.
+bench-mins: $(STAMP)
+	$(BIN)/python bench/bench_mins.py $(BENCH_ARGS)
 
 constraints: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^neo' | \

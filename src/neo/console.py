@@ -151,6 +151,12 @@ def verify(health: list[DatasetHealth]) -> tuple[Table, list[str]]:
             lines.append(f"{h.dataset}: missing {', '.join(h.missing[:10])}{more}")
         if h.per_stock_only:
             lines.append(per_stock_line(h.dataset, h.per_stock_only))
+        if h.unlike_daily:
+            more = f" (+{len(h.unlike_daily) - 5} days)" if len(h.unlike_daily) > 5 else ""
+            lines.append(
+                f"{h.dataset}: {len(h.unlike_daily)} days whose bars do not add up to their daily bar: "
+                f"{'; '.join(h.unlike_daily[:5])}{more}"
+            )
         lines += [f"{h.dataset}: not checked: {why}" for why in h.not_checked]
     bad = [h.dataset for h in health if not h.ok]
     if bad:

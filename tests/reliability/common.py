@@ -34,6 +34,9 @@ FAST_ENV = {
     "NEO_COMPACT_CRON": "",
     "NEO_FSYNC": "0",
     "NEO_HISTORY_START": START.strftime("%Y%m%d"),
+    # Minute bars (opt-in): every stock, and the indices the reference expects.
+    "NEO_MINUTE_STOCKS": '["all"]',
+    "NEO_MINUTE_INDICES": '["000300.SH", "000905.SH"]',
 }
 
 

@@ -57,6 +57,8 @@ def requests(sim: Simulator, spec: DatasetSpec, start: date, end: date) -> list[
             for code in DEFAULT_INDICES
             for lo, hi in windows
         ]
+    if spec.strategy is Strategy.MINUTE_BARS:
+        return _minute_windows(sim, spec, start, end)
     if spec.strategy is Strategy.STOCK_HISTORY:  # per stock ever listed by `end`
         codes = set()
         for status in ("L", "D", "P", "G"):
@@ -74,6 +76,52 @@ def requests(sim: Simulator, spec: DatasetSpec, start: date, end: date) -> list[
     else:
         days = calendar
     return [{"trade_date": d.strftime("%Y%m%d")} for d in days if start <= d <= end]
+
+
+# The codes whose minute bars a scenario downloads: every stock (the reliability runs set
+# minute_stocks = ["all"]) and two indices (minute_indices).
+MINUTE_INDICES = ("000300.SH", "000905.SH")
+MINUTE_BARS_A_DAY = {"1min": 241, "5min": 49, "15min": 17, "30min": 9, "60min": 5}  # MINUTES.md
+
+
+def _minute_windows(sim: Simulator, spec: DatasetSpec, start: date, end: date) -> list[dict[str, str]]:
+    """Per code, its open days within its listed life, in consecutive windows of as many days as
+    8,000 rows hold: how a user covers a range with minute calls (and what `neo download --refetch`
+    asks for, so that a revision the simulator served is the one read here)."""
+    assert spec.freq is not None
+    calendar = _calendar(sim)
+    lives: dict[str, tuple[date | None, date | None]] = {}
+    if spec.api == "stk_mins":
+        for status in ("L", "D", "P", "G"):
+            names, rows = sim.expected("stock_basic", {"list_status": status})
+            lo, hi = names.index("list_date"), names.index("delist_date")
+            for r in rows:
+                lives[r[0]] = tuple(
+                    date(int(v[:4]), int(v[4:6]), int(v[6:])) if v else None for v in (r[lo], r[hi])
+                )
+    else:
+        lives = {code: (None, None) for code in MINUTE_INDICES}
+    size = 8000 // MINUTE_BARS_A_DAY[spec.freq]
+    out = []
+    for code, (listed, delisted) in sorted(lives.items()):
+        if listed is None and spec.api == "stk_mins":
+            continue
+        days = [
+            d
+            for d in calendar
+            if start <= d <= end and (listed is None or d >= listed) and (delisted is None or d < delisted)
+        ]
+        for k in range(0, len(days), size):
+            part = days[k : k + size]
+            out.append(
+                {
+                    "ts_code": code,
+                    "freq": spec.freq,
+                    "start_date": f"{part[0]:%Y-%m-%d} 00:00:00",
+                    "end_date": f"{part[-1]:%Y-%m-%d} 23:59:59",
+                }
+            )
+    return out
 
 
 def expected_table(sim: Simulator, spec: DatasetSpec, start: date, end: date) -> pa.Table:

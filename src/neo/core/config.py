@@ -27,6 +27,9 @@ from neo.core.errors import ConfigError, UsageError, first_line
 
 DEFAULT_TUSHARE_URL = "http://api.tushare.pro"
 
+# The minute frequencies stk_mins and idx_mins serve (MINUTES.md); datasets.MINUTE_BARS has their grids.
+MINUTE_FREQS = ("1min", "5min", "15min", "30min", "60min")
+
 # Calls per minute per API for a 5000-point account; NOTES.md: daily 500/min, stock_basic 50/min.
 # Everything not listed uses `default_quota`. 0 means no limit on our side.
 DEFAULT_QUOTAS: dict[str, int] = {"stock_basic": 50}
@@ -94,6 +97,28 @@ class Settings(BaseSettings):
         list(DEFAULT_INDICES),
         description="Indices whose daily levels and weights are downloaded (index_daily, index_weight).",
     )
+    minute_stocks: list[str] = Field(
+        default_factory=list,
+        description="Stocks and ETFs whose minute bars (stk_mins...) are downloaded: ts_codes, "
+        '"index:000300.SH" (that index\'s current members, from index_weight) or "all" (every stock '
+        "in stock_basic). Empty: none (minute data needs its own subscription and is large).",
+    )
+    minute_indices: list[str] = Field(
+        default_factory=list,
+        description="Indices whose minute bars (idx_mins...) are downloaded, e.g. the `indices` list. "
+        "Empty: none.",
+    )
+    minute_freqs: list[str] = Field(
+        ["1min"],
+        description="Minute frequencies `neo download` fetches for minute_stocks and minute_indices: "
+        "1min (stk_mins, idx_mins), 5min (stk_mins_5min...), 15min, 30min, 60min.",
+    )
+    minute_refresh_days: int = Field(
+        2,
+        ge=0,
+        description="Open days already in the lake that each minute-bar download of later days pulls "
+        "again, to pick up late revisions.",
+    )
     stock_refresh_days: float = Field(
         7.0,
         ge=0,
@@ -154,6 +179,13 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
+
+    @field_validator("minute_freqs")
+    @classmethod
+    def _freqs(cls, v: list[str]) -> list[str]:
+        if unknown := [f for f in v if f not in MINUTE_FREQS]:
+            raise ValueError(f"unknown frequency {unknown[0]!r}; known: {', '.join(MINUTE_FREQS)}")
+        return v
 
     @field_validator("queue_url")
     @classmethod

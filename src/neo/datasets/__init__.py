@@ -14,11 +14,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import time
+from typing import TYPE_CHECKING
 
+from neo.core.config import MINUTE_FREQS
 from neo.core.errors import UsageError
 from neo.datasets.spec import DatasetSpec, Field, Strategy, api_schemas, fields_of
 
-__all__ = ["DATASETS", "DatasetSpec", "Field", "Strategy", "get", "row_cap", "spec_for_api"]
+if TYPE_CHECKING:
+    from neo.core.config import Settings
+
+__all__ = [
+    "DATASETS",
+    "MINUTE_BARS",
+    "DatasetSpec",
+    "Field",
+    "Strategy",
+    "get",
+    "opted_out",
+    "row_cap",
+    "spec_for_api",
+]
 
 STATEMENT_VERSION_ORDER = ("update_flag", "f_ann_date", "ann_date")
 
@@ -39,7 +54,17 @@ AVAILABLE_AFTER = {
     "stk_limit": time(9, 0),  # the day's limits, published about 08:40 before the open
     "suspend_d": time(9, 0),
     "moneyflow": time(19, 0),  # 18-19h
+    # Minute bars: a day's bars are out between 17h and 21h (MINUTES.md: EXT says 19-20h, RN 17-21h).
+    "stk_mins": time(21, 0),
+    "idx_mins": time(21, 0),
 }
+
+# Bars a trading day has at each minute frequency (MINUTES.md): the 09:30 opening-auction bar, then
+# 120 minutes each morning and afternoon grouped by the freq. 5min's 49 bars are known (a
+# third-party validator); 15/30/60min follow the same rule, unverified (60min: 4 or 5, the
+# simulator's choice of 5 taken). Windows are sized by these and a day with fewer is a gap.
+MINUTE_BARS = {"1min": 241, "5min": 49, "15min": 17, "30min": 9, "60min": 5}  # bars in a day
+assert tuple(MINUTE_BARS) == MINUTE_FREQS
 
 
 def _market(name: str, strategy: Strategy, description: str) -> DatasetSpec:
@@ -126,6 +151,38 @@ def _announcement(name: str, description: str, assumed_cap: int) -> DatasetSpec:
         description=description,
     )
 
+
+def _minutes(api: str, freq: str, codes_setting: str, what: str) -> DatasetSpec:
+    """One frequency of a minute-bar API as a dataset of its own (`stk_mins` at 1min,
+    `stk_mins_5min`...): every query reads one grid, and each file holds one shape of day. Opt-in:
+    only the codes `codes_setting` lists are downloaded (a bare `neo download` fetches none)."""
+    name = api if freq == "1min" else f"{api}_{freq}"
+    return DatasetSpec(
+        name=name,
+        api=api,
+        apis=(api,),
+        fields=fields_of(api),
+        key=("ts_code", "trade_time"),
+        date_column="trade_time",
+        strategy=Strategy.MINUTE_BARS,
+        row_cap=_cap(api, 8000),
+        available_after=AVAILABLE_AFTER[api],
+        codes_setting=codes_setting,
+        freq=freq,
+        split_at_cap=True,
+        # A day of the whole market, then each stock's bars: one stock's weeks read a row group a
+        # day, one minute or day of the market reads that day's groups (docs/BENCHMARKS.md).
+        compact_grain="day",
+        # zstd: 20% smaller than LZ4 (14 against 18 bytes a bar, 16.5 to 21 in a native DuckDB table).
+        compact_codec="zstd",
+        bytes_per_row=MINUTE_BYTES_PER_ROW[freq],
+        description=f"{what} at {freq} (trade_time: bar end, Beijing time), codes in `{codes_setting}`.",
+    )
+
+
+# Bytes on disk per bar once compacted, measured by `make bench-mins` (1min) and from a compacted
+# lake of the simulator at each freq: `neo download --dry-run` estimates a plan's bytes with them.
+MINUTE_BYTES_PER_ROW = {"1min": 11.0, "5min": 12.0, "15min": 12.0, "30min": 12.0, "60min": 12.0}
 
 _SPECS = [
     DatasetSpec(
@@ -248,10 +305,16 @@ _SPECS = [
     ),
     _announcement("forecast", "Earnings forecasts (业绩预告), every version.", 3500),
     _announcement("express", "Preliminary earnings reports (业绩快报), every version.", 2000),
+    # -- minute bars (opt-in: a subscription of their own, and billions of rows) -----------------
+    *(_minutes("stk_mins", f, "minute_stocks", "Minute bars of stocks and ETFs") for f in MINUTE_BARS),
+    *(_minutes("idx_mins", f, "minute_indices", "Minute bars of indices") for f in MINUTE_BARS),
 ]
 
 DATASETS: dict[str, DatasetSpec] = {s.name: s for s in _SPECS}
-_BY_API: dict[str, DatasetSpec] = {api: s for s in _SPECS for api in s.apis}
+_BY_API: dict[str, DatasetSpec] = {}
+for _spec in _SPECS:  # the first dataset of an API is its spec (stk_mins: the 1min one)
+    for _api in _spec.apis:
+        _BY_API.setdefault(_api, _spec)
 
 
 def get(name: str) -> DatasetSpec:
@@ -280,3 +343,12 @@ def row_cap(api: str, overrides: Mapping[str, int] | None = None) -> int:
 def spec_for_api(api: str) -> DatasetSpec | None:
     """The dataset whose fields an API returns (e.g. income_vip -> income), if neo knows it."""
     return _BY_API.get(api)
+
+
+def opted_out(spec: DatasetSpec, settings: Settings) -> bool:
+    """An opt-in dataset (minute bars) the settings do not ask for: no code in its codes setting,
+    or its freq not in `minute_freqs`. A bare `neo download` leaves it out, and `neo status`,
+    `neo verify` and `neo report` do not list it while it holds nothing."""
+    if spec.freq is None or spec.codes_setting is None:
+        return False
+    return not getattr(settings, spec.codes_setting) or spec.freq not in settings.minute_freqs

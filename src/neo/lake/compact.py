@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -114,11 +114,11 @@ def _compact_dataset(
             # already leave them out, and the planner refills what they held.
             kept = [f for f in before.compacted if (base / f.rel).exists()]
             token = secrets.token_hex(4)
-            fresh_paths = [p for p in manifest.fresh_files(lake, spec, older) if p.exists()]
+            fresh_files = [f for f in manifest.fresh(lake, spec, older) if (base / f.rel).exists()]
             with _engine(settings) as run:
-                for directory, fresh in _by_partition(fresh_paths).items():
+                for directory, fresh in _by_partition(base, fresh_files).items():
                     replaced = [f for f in kept if (base / f.rel).parent == directory]
-                    inputs = [base / f.rel for f in replaced] + fresh
+                    inputs = [Input(base / f.rel, f.box) for f in [*replaced, *fresh]]
                     outputs = _merge(
                         run,
                         spec,
@@ -190,11 +190,37 @@ def described(path: Path, base: Path, spec: DatasetSpec) -> manifest.LiveFile:
     return manifest.LiveFile(path.relative_to(base).as_posix(), meta.num_rows, fetched_at, box)
 
 
-def _by_partition(files: list[Path]) -> dict[Path, list[Path]]:
-    groups: dict[Path, list[Path]] = {}
+def _by_partition(base: Path, files: list[manifest.LiveFile]) -> dict[Path, list[manifest.LiveFile]]:
+    groups: dict[Path, list[manifest.LiveFile]] = {}
     for f in files:
-        groups.setdefault(f.parent, []).append(f)
+        groups.setdefault((base / f.rel).parent, []).append(f)
     return dict(sorted(groups.items()))
+
+
+@dataclass(frozen=True)
+class Input:
+    """A file a partition's merge reads, with its box when known (manifest.Box): a range of the
+    compacted order reads only the files whose box can hold rows of it."""
+
+    path: Path
+    box: manifest.Box | None = None
+
+
+@dataclass(frozen=True)
+class Range:
+    """A piece of a partition in the compacted order: the condition selecting its rows, and the
+    dates it spans ([first, stop) as ISO text; None: unbounded) to choose its input files by."""
+
+    where: str
+    first: str | None = None
+    stop: str | None = None
+
+    def reads(self, box: manifest.Box | None) -> bool:
+        if box is None:
+            return True
+        return (self.first is None or box.dates[1] >= self.first) and (
+            self.stop is None or box.dates[0] < self.stop
+        )
 
 
 @contextmanager
@@ -234,7 +260,8 @@ def _engine(settings: Settings) -> Iterator[Run]:
 
 
 def compacted_order(spec: DatasetSpec) -> list[str]:
-    """SQL expressions ordering the rows of a compacted file: by month, then by key (ts_code first).
+    """SQL expressions ordering the rows of a compacted file: by month (the dataset's
+    compact_grain: minute bars by day), then by key (ts_code first).
 
     A file's row groups then cover one month and a range of stocks each, so DuckDB's row-group
     statistics skip to a month for a day's or a month's rows and to a stock range within each month
@@ -244,13 +271,13 @@ def compacted_order(spec: DatasetSpec) -> list[str]:
     key = [q(k) for k in spec.key]
     if not layout.is_partitioned(spec) or spec.date_column is None:
         return key
-    return [f"date_trunc('month', {q(spec.date_column)})", *key]
+    return [f"date_trunc('{spec.compact_grain}', {q(spec.date_column)})", *key]
 
 
 def _merge(
     run: Run,
     spec: DatasetSpec,
-    inputs: list[Path],
+    inputs: list[Input],
     directory: Path,
     version: int,
     token: str,
@@ -264,17 +291,19 @@ def _merge(
     into files whose order does not follow the sort (measured with two threads), and disjoint
     ranges keep every file's statistics tight.
     """
-    source = f"read_parquet([{', '.join(lit(str(p)) for p in inputs)}], hive_partitioning = false)"
     fetched = q(layout.FETCHED_AT)
     key = ", ".join(q(k) for k in spec.key)
     order = ", ".join(compacted_order(spec))
-    options = f"FORMAT parquet, COMPRESSION {COMPRESSION}, ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
+    codec = spec.compact_codec or COMPRESSION
+    options = f"FORMAT parquet, COMPRESSION {codec}, ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
     staging = directory / f"{TEMP_PREFIX}{token}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     parts = []
     cols = _nullable_columns(spec)
-    for n, where in enumerate(_ranges(run, spec, source, inputs, file_mb, memory_bytes)):
+    for n, piece in enumerate(_ranges(run, spec, inputs, file_mb, memory_bytes)):
+        source = _source([i.path for i in inputs if piece.reads(i.box)])
+        where = piece.where
         if layout.is_snapshot(spec):  # the newest download only, as the view shows it
             rows = f"SELECT {cols} FROM {source} WHERE {fetched} = (SELECT max({fetched}) FROM {source})"
         else:
@@ -315,6 +344,8 @@ def _nullable_columns(spec: DatasetSpec) -> str:
 
 # Memory the merge needs per row of a piece (the window's hash partitions and the sort), with room.
 ROW_MEMORY = 400
+# Rows the cut points of a partition's ranges are computed from, at most (a uniform sample).
+SAMPLE_ROWS = 200_000
 # LZ4 decodes about twice as fast as zstd, and a scan's time is mostly decoding: on 5,000 stocks x
 # 10 years (bench-query's data, same layout otherwise) a full aggregate took 2.2x native instead
 # of 2.9x and one stock's history 1.1x instead of 1.9x; the files are 40% larger, still 0.8x the
@@ -327,52 +358,90 @@ COMPRESSION = "lz4_raw"
 ROW_GROUP_ROWS = 65_536
 
 
+def _source(paths: list[Path]) -> str:
+    return f"read_parquet([{', '.join(lit(str(p)) for p in paths)}], hive_partitioning = false)"
+
+
 def _ranges(
     run: Run,
     spec: DatasetSpec,
-    source: str,
-    inputs: list[Path],
+    inputs: list[Input],
     file_mb: int,
     memory_bytes: int,
-) -> list[str]:
-    """WHERE conditions on the compacted order (month, then first key column) splitting the
-    partition into files of about
-    `file_mb` each (the inputs' size on disk estimates the output's), and into pieces that fit the
-    memory limit: DuckDB's latest-wins window needs memory per row, whatever the columns, and does
-    not spill enough for a partition about the size of the limit (measured: a year of 5,000 stocks,
-    1.3M rows, failed at 128MB and 192MB; 500k rows failed at 100MB).
+) -> list[Range]:
+    """Ranges of the compacted order (grain of the date, then first key column) splitting the
+    partition into files of about `file_mb` each (the inputs' size on disk estimates the
+    output's), and into pieces that fit the memory limit: DuckDB's latest-wins window needs memory
+    per row, whatever the columns, and does not spill enough for a partition about the size of the
+    limit (measured: a year of 5,000 stocks, 1.3M rows, failed at 128MB and 192MB; 500k rows
+    failed at 100MB).
+
+    Each range's condition bounds the date column itself too, so row-group statistics skip the
+    rest of a file, and its dates choose the files it reads (Range.reads): a minute-bar year is
+    thousands of files, each one stock's weeks, of which a day's range needs only those spanning
+    that day, not every file of the year once per range.
     """
-    size = sum(p.stat().st_size for p in inputs)
-    rows, decoded = map(sum, zip(*(_footprint(p) for p in inputs), strict=True))
+    paths = [i.path for i in inputs]
+    size = sum(p.stat().st_size for p in paths)
+    rows, decoded = map(sum, zip(*(_footprint(p) for p in paths), strict=True))
     need = max(rows * ROW_MEMORY, 3 * decoded)
     count = max(math.ceil(size / (file_mb * 1_000_000)), math.ceil(need / memory_bytes))
     if count <= 1 or layout.is_snapshot(spec):
-        return ["true"]
+        return [Range("true")]
     fractions = [i / count for i in range(1, count)]
     assert spec.date_column is not None  # partitioned: snapshots returned above
-    month = f"date_trunc('month', {q(spec.date_column)})"
+    column = q(spec.date_column)
     # A null in a key column is a value of the key (a statement without f_ann_date): it must fall in
     # one range, not in none, so it compares as ''.
     first = f"coalesce(CAST({q(next(k for k in spec.key if k != spec.date_column))} AS VARCHAR), '')"
-    # Cut points in the compacted order (month, then the first key column), found through text that
+    # Cut points in the compacted order (grain, then the first key column), found through text that
     # sorts the same way.
-    text = f"strftime({q(spec.date_column)}, '%Y-%m') || '|' || {first}"
-    [bounds] = run(f"SELECT quantile_disc({text}, {fractions}) FROM {source}")
+    day = spec.compact_grain == "day"
+    text = f"strftime({column}, '{'%Y-%m-%d' if day else '%Y-%m'}') || '|' || {first}"
+    # From a sample once the partition is large: quantile_disc holds every value it is given, and
+    # a year of minute bars (58M texts for 1,000 stocks) does not fit a limit 20 times smaller. The
+    # cuts only size the ranges; any cuts split the rows correctly.
+    values = f"SELECT {text} AS t FROM {_source(paths)}"
+    if rows > SAMPLE_ROWS:
+        values = f"SELECT * FROM ({values}) USING SAMPLE reservoir({SAMPLE_ROWS} ROWS) REPEATABLE (1)"
+    [bounds] = run(f"SELECT quantile_disc(t, {fractions}) FROM ({values})")
     cuts = sorted(set(bounds[0])) if bounds[0] else []
     if not cuts:
-        return ["true"]
+        return [Range("true")]
+
+    def grain(cut: str) -> tuple[date, date]:
+        """The first day of a cut's grain and of the next one."""
+        start = date.fromisoformat(cut.split("|", 1)[0] + ("" if day else "-01"))
+        if day:
+            return start, start + timedelta(days=1)
+        return start, (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
     def before(cut: str) -> str:
-        # Spelled out rather than as a range on the text: DuckDB 1.5.6 fails a QUALIFY query whose
-        # WHERE holds `text >= a AND text < b` (INTERNAL Error in TopNWindowElimination).
-        ym, code = cut.split("|", 1)
-        m = f"DATE {lit(ym + '-01')}"
-        return f"({month} < {m} OR ({month} = {m} AND {first} < {lit(code)}))"
+        # Spelled out on the column rather than as a range on the text: DuckDB 1.5.6 fails a
+        # QUALIFY query whose WHERE holds `text >= a AND text < b` (INTERNAL Error in
+        # TopNWindowElimination), and a bound on the column itself prunes row groups.
+        code = cut.split("|", 1)[1]
+        lo, hi = (f"DATE {lit(d.isoformat())}" for d in grain(cut))
+        return f"({column} < {lo} OR ({column} < {hi} AND {first} < {lit(code)}))"
 
-    conds = [before(cuts[0])]
-    conds += [f"NOT {before(lo)} AND {before(hi)}" for lo, hi in itertools.pairwise(cuts)]
-    conds.append(f"NOT {before(cuts[-1])}")
-    return conds
+    def from_(cut: str) -> str:
+        return grain(cut)[0].isoformat()
+
+    def until(cut: str) -> str:
+        return grain(cut)[1].isoformat()
+
+    out = [Range(f"{column} < DATE {lit(until(cuts[0]))} AND {before(cuts[0])}", None, until(cuts[0]))]
+    out += [
+        Range(
+            f"{column} >= DATE {lit(from_(lo))} AND {column} < DATE {lit(until(hi))} "
+            f"AND NOT {before(lo)} AND {before(hi)}",
+            from_(lo),
+            until(hi),
+        )
+        for lo, hi in itertools.pairwise(cuts)
+    ]
+    out.append(Range(f"{column} >= DATE {lit(from_(cuts[-1]))} AND NOT {before(cuts[-1])}", from_(cuts[-1])))
+    return out
 
 
 def _footprint(path: Path) -> tuple[int, int]:

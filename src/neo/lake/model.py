@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from neo.core.config import Settings
-from neo.datasets import DATASETS, DatasetSpec
+from neo.datasets import DATASETS, DatasetSpec, opted_out
 from neo.lake import catalog, engine, layout, manifest
 from neo.lake.engine import q
 from neo.lake.ledger import Entry, Ledger
@@ -102,6 +102,11 @@ class LakeModel:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def listed(self) -> list[DatasetSpec]:
+        """Every dataset, but the opt-in ones the settings do not ask for while they hold nothing
+        (minute bars): what `neo status`, `neo verify` and `neo report` list."""
+        return [s for s in DATASETS.values() if not opted_out(s, self.settings) or self.live(s).files]
 
     # -- the files ----------------------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ wins on a shared day); only a stock leaving the classification altogether may sh
 from __future__ import annotations
 
 from neo.datasets import DATASETS
+from neo.lake import minutes
 from neo.lake.engine import q
 
 # Datasets with point-in-time views: name -> the columns naming a report.
@@ -216,6 +217,7 @@ def views() -> dict[str, str]:
     """The research views by name, in creation order (after the dataset views)."""
     out = {f"{name}_pit": pit_view(name) for name in PIT_REPORTS}
     out["tradability"] = tradability_view()
+    out |= minutes.views()  # adjusted minute bars
     return out
 
 
@@ -225,12 +227,17 @@ def macros() -> dict[str, tuple[tuple[str, ...], str]]:
     out["fundamentals_asof"] = (("d",), fundamentals_macro())
     out["index_members_asof"] = (("code", "d"), index_members_macro())
     out["sw_industry_asof"] = (("d",), sw_industry_macro())
+    out |= minutes.macros()  # minute bars: N-minute bars, a day's VWAP
     return out
 
 
 def macro_statements() -> list[str]:
-    """CREATE MACRO statements for `macros()`."""
-    return [
+    """CREATE MACRO statements for the scalar macros, then `macros()`."""
+    scalar = [
+        f"CREATE MACRO {q(name)}({', '.join(params)}) AS {body}"
+        for name, (params, body) in minutes.scalar_macros().items()
+    ]
+    return scalar + [
         f"CREATE MACRO {q(name)}({', '.join(params)}) AS TABLE {body}"
         for name, (params, body) in macros().items()
     ]

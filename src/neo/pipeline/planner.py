@@ -19,7 +19,7 @@ from datetime import date, datetime
 from neo.core.config import Settings
 from neo.core.dates import beijing_now, fmt_day, parse_day
 from neo.core.errors import UsageError
-from neo.datasets import DATASETS, Strategy, get
+from neo.datasets import DATASETS, Strategy, get, opted_out
 from neo.lake.ledger import Ledger
 from neo.lake.model import LakeModel
 from neo.strategies import Context, Policy, Request, for_spec
@@ -58,7 +58,8 @@ class Planner:
         end: date | None = None,
         codes: list[str] | None = None,
     ) -> list[Request]:
-        names = list(datasets or DATASETS)
+        # A bare plan leaves out the opt-in datasets the settings do not ask for (minute bars).
+        names = list(datasets or (n for n, s in DATASETS.items() if not opted_out(s, self.settings)))
         start = start or parse_day(self.settings.history_start, "history_start")
         today = self.ctx.today()
         end = min(end or today, today)

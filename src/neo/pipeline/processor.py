@@ -77,8 +77,8 @@ def _first_per_key(table: pa.Table, key: tuple[str, ...]) -> tuple[pa.Table, pa.
     """The first row of each key, in reply order; and the rows that repeat a key with other values
     than that first row, one of each distinct row (None when no key repeats)."""
     n = table.num_rows
-    if n < 2 or pc.count_distinct(table.column(key[0]), mode="all").as_py() == n:
-        return table, None  # the first key column alone is unique (e.g. one day of a market)
+    if n < 2 or any(pc.count_distinct(table.column(k), mode="all").as_py() == n for k in key):
+        return table, None  # one key column alone is unique (a day of a market, a stock's minutes)
     rows = pa.array(range(n), pa.int64())
     # Grouping treats nulls as equal to each other, as the views' PARTITION BY does.
     firsts = table.select(list(key)).append_column("__row", rows)

@@ -70,7 +70,8 @@ def ensure_calendar(container: AppContainer, planner: Planner, datasets: list[st
     """The trade calendar drives every plan, and the stock list the plans of per-stock datasets:
     download them right here when they are missing or stale."""
     needed = ["trade_cal"]
-    if any(get(n).strategy is Strategy.STOCK_HISTORY for n in datasets or DATASETS):
+    per_stock = (Strategy.STOCK_HISTORY, Strategy.MINUTE_BARS)
+    if any(get(n).strategy in per_stock for n in datasets or DATASETS):
         needed.append("stock_basic")
     for request in planner.snapshots_due(needed):
         spec = get(request.dataset)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from neo.core import logs
 from neo.core.config import Settings
-from neo.datasets import DATASETS, DatasetSpec, Strategy
+from neo.datasets import DatasetSpec, Strategy
 from neo.lake.ledger import Entry
 from neo.lake.model import LakeModel
 from neo.report.status import dataset_status
@@ -121,9 +121,10 @@ def gather(
         for e in lake.ledger.entries():
             entries[e.dataset].append(e)
         datasets = []
-        for n, spec in enumerate(DATASETS.values(), 1):
+        specs = lake.listed()
+        for n, spec in enumerate(specs, 1):
             if on_dataset is not None:
-                on_dataset(spec.name, n, len(DATASETS))
+                on_dataset(spec.name, n, len(specs))
             datasets.append(dataset_coverage(ctx, spec, lake.rows_by_year(spec), entries[spec.name]))
     return LakeReport(
         root=settings.home.resolve(),
@@ -222,6 +223,8 @@ def units_of(spec: DatasetSpec) -> str:
             return "open days per code" if spec.every_open_day else f"{spec.window}s per code"
         case Strategy.STOCK_HISTORY:
             return "stocks"
+        case Strategy.MINUTE_BARS:
+            return "months per code"
         case _:
             return "snapshots"
 

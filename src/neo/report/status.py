@@ -14,7 +14,7 @@ from pathlib import Path
 from neo.core.backends import backend_for
 from neo.core.config import Settings
 from neo.core.dates import fmt_day
-from neo.datasets import DATASETS, DatasetSpec
+from neo.datasets import DatasetSpec
 from neo.lake.ledger import Entry
 from neo.lake.model import LakeModel
 from neo.strategies import Context, Unit, for_spec, uncovered
@@ -56,6 +56,6 @@ def dataset_status(ctx: Context, spec: DatasetSpec) -> DatasetStatus:
 def status(settings: Settings) -> LakeStatus:
     with LakeModel(settings) as lake:
         ctx = Context(lake)
-        datasets = [dataset_status(ctx, spec) for spec in DATASETS.values()]
+        datasets = [dataset_status(ctx, spec) for spec in lake.listed()]
         failed = lake.ledger.entries(status="failed")
     return LakeStatus(settings.home, datasets, failed, backend_for(settings).depths(settings))

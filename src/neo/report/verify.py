@@ -21,9 +21,10 @@ import pyarrow.parquet as pq
 from neo.core.config import Settings
 from neo.core.dates import fmt_day
 from neo.core.errors import first_line
-from neo.datasets import DATASETS, DatasetSpec, get
+from neo.datasets import DatasetSpec, get
 from neo.lake import engine, layout
 from neo.lake.engine import q
+from neo.lake.minutes import daily_mismatches
 from neo.lake.model import LakeModel
 from neo.strategies import Context, for_spec, uncovered
 
@@ -42,6 +43,7 @@ class DatasetHealth:
     missing: list[str] = field(default_factory=list)  # gaps by the dataset's strategy
     per_stock_only: list[str] = field(default_factory=list)  # days with only some stocks' rows
     not_checked: list[str] = field(default_factory=list)  # checks that could not run, and why
+    unlike_daily: list[str] = field(default_factory=list)  # minute bars: days not adding up to daily
 
     @property
     def ok(self) -> bool:
@@ -52,6 +54,7 @@ class DatasetHealth:
             or self.missing
             or self.per_stock_only
             or self.not_checked
+            or self.unlike_daily
         )
 
 
@@ -63,8 +66,8 @@ def check_lake(
     on_file: Callable[[Path], None] | None = None,
 ) -> list[DatasetHealth]:
     """Check every dataset (or `datasets`) of the lake; `on_file` is told of each file read."""
-    specs = [get(d) for d in dict.fromkeys(datasets)] if datasets else list(DATASETS.values())
     with LakeModel(settings) as lake:
+        specs = [get(d) for d in dict.fromkeys(datasets)] if datasets else lake.listed()
         ctx = Context(lake)
         calendar: list[date] | None
         try:
@@ -84,6 +87,10 @@ def check_lake(
                 health.missing = uncovered(units)
                 days = [u.day for u in units if u.covered and u.day is not None]
                 health.per_stock_only = [fmt_day(d) for d in for_spec(spec).per_stock_only(ctx, spec, days)]
+            if present and spec.freq is not None:
+                health.unlike_daily = [
+                    f"{m.code} {fmt_day(m.day)}: {m.what}" for m in daily_mismatches(lake, spec)
+                ]
             out.append(health)
     return out
 

@@ -11,6 +11,7 @@ from neo.datasets import DatasetSpec, Strategy
 from neo.strategies.base import Context, DownloadStrategy, Gap, Policy, Request, Scope, Unit, uncovered
 from neo.strategies.calendar_days import CalendarDays
 from neo.strategies.code_windows import CodeWindows
+from neo.strategies.minute_bars import MinuteBars
 from neo.strategies.periods import Periods
 from neo.strategies.snapshot import Snapshot
 from neo.strategies.stock_history import StockHistory
@@ -36,6 +37,7 @@ _STRATEGIES: dict[Strategy, DownloadStrategy] = {
     Strategy.CODE_WINDOWS: CodeWindows(),
     Strategy.STOCK_HISTORY: StockHistory(),
     Strategy.SNAPSHOT: Snapshot(),
+    Strategy.MINUTE_BARS: MinuteBars(),
 }
 
 

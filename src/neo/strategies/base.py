@@ -33,6 +33,7 @@ class Unit:
 class Request:
     dataset: str
     params: dict[str, Any] = field(hash=False)
+    rows: int | None = field(default=None, compare=False)  # what the call should return, when known
 
 
 @dataclass(frozen=True)
