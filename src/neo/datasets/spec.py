@@ -7,6 +7,7 @@ and the writer, the views, compaction and verify all read it from here.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time
 from enum import StrEnum
@@ -197,7 +198,7 @@ def rows_to_table(
     With strict=False a column that cannot be typed keeps its values as they came (as text where
     they mix kinds), so that the pipeline carries the reply to the stage that keeps it in rejected/.
     """
-    columns: list[Any] = [list(c) for c in zip(*items, strict=True)] if items else [[] for _ in fields]
+    columns: list[Any] = list(zip(*items, strict=True)) if items else [() for _ in fields]
     types = {f.name: f.type for f in spec.fields} if spec else {}
     arrays = []
     for name, values in zip(fields, columns, strict=True):
@@ -206,8 +207,10 @@ def rows_to_table(
     return pa.Table.from_arrays(arrays, names=list(fields))
 
 
-def _build_array(values: list[Any], target: pa.DataType | None, what: str, strict: bool) -> pa.Array:
-    if target is not None and not _parsed(target):
+def _build_array(values: Sequence[Any], target: pa.DataType | None, what: str, strict: bool) -> pa.Array:
+    # Integers often arrive as floats (vol 1200.0): typing those directly fails only after a scan,
+    # so they are inferred and cast below.
+    if target is not None and not _parsed(target) and not pa.types.is_integer(target):
         try:
             return pa.array(values, type=target)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
