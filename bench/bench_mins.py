@@ -60,6 +60,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import _support  # noqa: F401  (tests/support on the import path)
 import bench_compact as bc
 import duckdb
 import httpx
@@ -67,13 +68,13 @@ import orjson
 import pyarrow.parquet as pq
 from _results import save
 from bench_queue import cpu_seconds
-from neo.pipeline.ledger import Ledger
-from neo.sim.spawn import neo_command, spawn
 from suite import cpu_model, filesystem, git_commit, os_name, ram, version
+from tests.support.processes import neo_command, spawn
 
 from neo.core.config import load_settings
 from neo.datasets import get
 from neo.lake import manifest
+from neo.lake.ledger import Ledger
 from neo.lake.minutes import bar_end_macro, bars_macro, vwap_macro
 from neo.lake.query import connect
 
