@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATASETS",
+    "FIRST_BAR_END",
+    "LAST_BAR_END",
     "MINUTE_BARS",
     "DatasetSpec",
     "Field",
@@ -65,6 +67,8 @@ AVAILABLE_AFTER = {
 # simulator's choice of 5 taken). Windows are sized by these and a day with fewer is a gap.
 MINUTE_BARS = {"1min": 241, "5min": 49, "15min": 17, "30min": 9, "60min": 5}  # bars in a day
 assert tuple(MINUTE_BARS) == MINUTE_FREQS
+# Where a day's bars end at every freq: the opening auction's 09:30 bar first, the 15:00 close last.
+FIRST_BAR_END, LAST_BAR_END = time(9, 30), time(15, 0)
 
 
 def _market(name: str, strategy: Strategy, description: str) -> DatasetSpec:
