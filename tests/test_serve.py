@@ -157,7 +157,7 @@ def cases(world: World) -> dict[str, list[dict[str, Any]]]:
 
 
 def test_every_dataset_api_is_covered(world: World) -> None:
-    served = [s for s in DATASETS.values() if s.freq is None]  # minute bars: not served yet
+    served = [s for s in DATASETS.values() if s.freq is None]  # minute bars: tests/test_serve_minutes.py
     wanted = {s.api for s in served} | {a for s in served for a in s.apis}
     assert wanted <= set(cases(world)), wanted - set(cases(world))
 
@@ -400,7 +400,7 @@ def test_days_downloaded_for_some_stocks_only_are_refused_to_the_whole_market(
 
 
 def test_unknown_api_token_and_required_params(world: World) -> None:
-    for unknown in ["stk_mins", "no_such_api", *(a for a in api_schemas() if spec_for_api(a) is None)]:
+    for unknown in ["no_such_api", *(a for a in api_schemas() if spec_for_api(a) is None)]:
         assert (call(world.lake, unknown)["code"], call(world.lake, unknown)["msg"]) == (40101, MSG_API)
     guarded = LakeService(world.settings, token="only-this")
     try:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATASETS",
+    "FIRST_BAR_END",
+    "LAST_BAR_END",
     "MINUTE_BARS",
     "DatasetSpec",
     "Field",
@@ -65,6 +67,8 @@ AVAILABLE_AFTER = {
 # simulator's choice of 5 taken). Windows are sized by these and a day with fewer is a gap.
 MINUTE_BARS = {"1min": 241, "5min": 49, "15min": 17, "30min": 9, "60min": 5}  # bars in a day
 assert tuple(MINUTE_BARS) == MINUTE_FREQS
+# Where a day's bars end at every freq: the opening auction's 09:30 bar first, the 15:00 close last.
+FIRST_BAR_END, LAST_BAR_END = time(9, 30), time(15, 0)
 
 
 def _market(name: str, strategy: Strategy, description: str) -> DatasetSpec:
@@ -315,6 +319,8 @@ _BY_API: dict[str, DatasetSpec] = {}
 for _spec in _SPECS:  # the first dataset of an API is its spec (stk_mins: the 1min one)
     for _api in _spec.apis:
         _BY_API.setdefault(_api, _spec)
+# A minute API's dataset per freq (its freq param picks one).
+_BY_FREQ: dict[tuple[str, str], DatasetSpec] = {(s.api, s.freq): s for s in _SPECS if s.freq is not None}
 
 
 def get(name: str) -> DatasetSpec:
@@ -340,9 +346,14 @@ def row_cap(api: str, overrides: Mapping[str, int] | None = None) -> int:
     return spec.row_cap if spec is not None and spec.api == api else FALLBACK_ROW_CAP
 
 
-def spec_for_api(api: str) -> DatasetSpec | None:
-    """The dataset whose fields an API returns (e.g. income_vip -> income), if neo knows it."""
-    return _BY_API.get(api)
+def spec_for_api(api: str, freq: str | None = None) -> DatasetSpec | None:
+    """The dataset whose fields an API returns (e.g. income_vip -> income), if neo knows it. A
+    minute API has a dataset per freq: `freq` picks one (stk_mins at 5min -> stk_mins_5min), None
+    the 1min one; other APIs take no freq and ignore it."""
+    spec = _BY_API.get(api)
+    if spec is not None and spec.freq is not None and freq is not None:
+        return _BY_FREQ.get((api, freq))
+    return spec
 
 
 def opted_out(spec: DatasetSpec, settings: Settings) -> bool:

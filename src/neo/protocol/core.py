@@ -15,6 +15,7 @@ A data source implements `Source.page(query) -> Page`; both the simulator's fram
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ __all__ = [
     "Reply",
     "Service",
     "Source",
+    "day_text",
     "error_body",
     "int_param",
     "ok_body",
@@ -184,9 +186,10 @@ def _filters(api: str, rule: ApiRule, params: dict[str, Any], aliased: dict[str,
     if dc is not None and dc in params:
         out.append(Filter(dc, tuple(split_values(params[dc]))))
     elif rule.ranged and dc is not None and ("start_date" in params or "end_date" in params):
-        out.append(
-            Filter(dc, lo=str(params.get("start_date", "")), hi=str(params.get("end_date", "99999999")))
-        )
+        lo, hi = str(params.get("start_date", "")), str(params.get("end_date", "99999999"))
+        if not rule.moments:
+            lo, hi = day_text(lo), day_text(hi)
+        out.append(Filter(dc, lo=lo, hi=hi))
     for name, value in params.items():
         if name == dc or (rule.ranged and name in ("start_date", "end_date")):
             continue
@@ -196,6 +199,19 @@ def _filters(api: str, rule: ApiRule, params: dict[str, Any], aliased: dict[str,
             out.append(Filter(name, tuple(split_values(value))))
     out += [Filter(col, tuple(split_values(value))) for col, value in aliased.items()]
     return tuple(out)
+
+
+# An ISO date, maybe with a time of day: '2024-01-02', '2024-01-02 09:30:00'.
+_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?: \d{2}:\d{2}(?::\d{2})?)?")
+
+
+def day_text(value: str) -> str:
+    """A start_date/end_date bounding a date column as 'YYYYMMDD' text: an ISO date or datetime as
+    its day, anything else as it is (compared as text). The SDK's pro_bar asks adj_factor for the
+    days of minute bars with the minute bounds ('2024-01-02 09:30:00') and adjusts the bars with
+    the reply, which waditu/tushare#1756 reports Tushare answers (MINUTES.md, section 3)."""
+    m = _ISO_DAY.fullmatch(value.strip())
+    return "".join(m.groups()) if m else value
 
 
 @dataclass

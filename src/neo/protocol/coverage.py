@@ -4,7 +4,8 @@ completely rather than answer part of it silently.
 What counts as held is what the dataset's download strategy says (`neo.strategies`, each
 strategy's `gap`): the same rules planning, `neo status` and `neo verify` follow, written once. This
 module only puts a request in the strategy's terms (a `Scope`: dates on the date column, codes,
-report periods) and checks the params whose values the server defaults, which neo downloads with
+report periods; for minute bars the days their window reaches, whole days being what the lake
+holds or lacks) and checks the params whose values the server defaults, which neo downloads with
 fixed values. The strategy reads the lake's read model of the moment (`Lake.model`), cached until
 the lake changes.
 """
@@ -16,6 +17,7 @@ from datetime import datetime
 
 from neo.core.dates import beijing_now
 from neo.datasets import DatasetSpec
+from neo.protocol import minutes
 from neo.protocol.core import Query, split_values
 from neo.protocol.lake import Lake, parse_ymd
 from neo.strategies import Context, DownloadStrategy, Gap, Policy, Scope, for_spec
@@ -54,7 +56,9 @@ def scope(spec: DatasetSpec, query: Query, strategy: DownloadStrategy) -> Scope:
     for f in query.filters:
         if f.column != column:
             continue
-        if f.is_range:
+        if f.is_range and query.rule.moments:  # minute bars: the days holding bars in the window
+            start, end = minutes.days(f.lo or "", f.hi or "")
+        elif f.is_range:
             start, end = parse_ymd(f.lo or ""), parse_ymd(f.hi or "")
         else:
             days = tuple(d for d in (parse_ymd(v) for v in f.values) if d is not None)

@@ -5,9 +5,10 @@ The view (`neo.lake.catalog`) holds one row per key, so a versioned dataset (sta
 answers every version the lake holds, as Tushare does. Filters follow the protocol's rules
 (`neo.protocol.core.Filter`): ts_code lists, a trade_date list or a start_date/end_date range on the
 API's range column, report periods, exact filters on any other column, aliases. Values are bound as
-parameters, never spliced into the SQL. Dates go out as 'YYYYMMDD' text, NaN and NULL as null,
-integers as integers. Order is newest first on the API's date column, then the dataset's key, so
-that limit/offset pages of the same request never overlap.
+parameters, never spliced into the SQL. Dates go out as 'YYYYMMDD' text, minute bars' trade_time as
+'YYYY-MM-DD HH:MM:SS' text (their bounds compare with that text: `neo.protocol.minutes`), NaN and
+NULL as null, integers as integers. Order is newest first on the API's date column, then the
+dataset's key, so that limit/offset pages of the same request never overlap.
 
 `Lake` keeps the lake's read model (`neo.lake.model.LakeModel`: its views, the files each dataset
 has live, the calendar, the ledger's entries) and builds a new one when the lake changes (a file
@@ -32,8 +33,9 @@ from neo.lake import manifest
 from neo.lake.engine import q
 from neo.lake.model import LakeModel
 from neo.protocol.core import Filter, Page, Query
+from neo.protocol.minutes import WIRE_FORMAT, bound_moments
 
-__all__ = ["Lake", "LakeSource", "Signature", "order_by", "order_keys", "parse_ymd"]
+__all__ = ["Lake", "LakeSource", "Signature", "dataset_of", "order_by", "order_keys", "parse_ymd"]
 
 Signature = tuple[tuple[int, int, int], ...]  # a stamp (mtime, inode, size) per watched file
 
@@ -151,6 +153,12 @@ class Lake:
                 self._model = None
 
 
+def dataset_of(query: Query) -> DatasetSpec | None:
+    """The dataset a query reads: its API's, for a minute API the one of the request's freq."""
+    freq = query.params.get("freq")
+    return spec_for_api(query.api, None if freq is None else str(freq))
+
+
 def _select_list(spec: DatasetSpec, names: tuple[str, ...]) -> str:
     types = {f.name: f.type for f in spec.fields}
     out = []
@@ -161,6 +169,8 @@ def _select_list(spec: DatasetSpec, names: tuple[str, ...]) -> str:
             out.append(f"NULL AS {col}")
         elif typ == pa.date32():
             out.append(f"strftime({col}, '%Y%m%d') AS {col}")
+        elif pa.types.is_timestamp(typ):
+            out.append(f"strftime({col}, '{WIRE_FORMAT}') AS {col}")
         elif pa.types.is_floating(typ):
             out.append(f"nullif({col}, 'NaN'::DOUBLE) AS {col}")  # DuckDB's NaN equals NaN
         else:
@@ -204,6 +214,25 @@ def _where(spec: DatasetSpec, query: Query) -> tuple[list[str], list[Any]]:
         elif pa.types.is_string(typ):
             conds.append(f"{col} IN ({', '.join('?' * len(f.values))})" if f.values else "FALSE")
             args += list(f.values)
+        elif pa.types.is_timestamp(typ):
+            # Moments (minute bars' trade_time) compare as text, as the simulator compares them
+            # (neo.protocol.minutes); the days of the bounds, which that comparison implies, also
+            # bound the column itself so that row groups of other days are skipped.
+            text = f"strftime({col}, '{WIRE_FORMAT}')"
+            if f.is_range:
+                lo, hi = f.lo or "", f.hi or "9999"
+                conds.append(f"{text} BETWEEN ? AND ?")
+                args += [lo, hi]
+                start, stop = bound_moments(lo, hi)
+                if start is not None:
+                    conds.append(f"{col} >= ?")
+                    args.append(start)
+                if stop is not None:
+                    conds.append(f"{col} < ?")
+                    args.append(stop)
+            else:
+                conds.append(f"{text} IN ({', '.join('?' * len(f.values))})" if f.values else "FALSE")
+                args += list(f.values)
         else:
             conds.append("FALSE")
     return conds, args
@@ -237,7 +266,7 @@ class LakeSource:
         self.lake = lake
 
     def sql(self, query: Query) -> tuple[str, list[Any]]:
-        spec = spec_for_api(query.api)
+        spec = dataset_of(query)
         if spec is None:
             raise LookupError(query.api)
         conds, args = _where(spec, query)

@@ -19,6 +19,10 @@ Rules, per API (see NOTES.md and schemas.json for the sources):
   end_date; without it every period is served, newest period first.
 - ``choices``: params that take one of a fixed set of values (the minute APIs' ``freq``); any other
   value is an error reply rather than an empty answer, so a client's typo cannot pass for "no data".
+- ``moments``: ``start_date``/``end_date`` are moments ('YYYY-MM-DD HH:MM:SS', the minute APIs)
+  compared with the range column as text (`neo.protocol.minutes`). Everywhere else they are days,
+  'YYYYMMDD', and an ISO date or datetime ('2024-01-02', '2024-01-02 09:30:00') is read as its day:
+  ``pro_bar`` asks adj_factor for minute bars' days with the minute bounds.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class ApiRule:
     aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
     per_period: bool = False
     choices: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    moments: bool = False
 
     @property
     def date_column(self) -> str | None:
@@ -111,6 +116,7 @@ _RULES: tuple[ApiRule, ...] = (
             range_column="trade_time",
             required=(("ts_code",), ("freq",)),
             choices={"freq": MINUTE_FREQS},
+            moments=True,
         )
         for api in ("stk_mins", "idx_mins")
     ),

@@ -2,11 +2,13 @@
 
 `LakeService` is the protocol (`neo.protocol.core.Service`) over the lake: requests by date of the
 bar-like datasets come from months kept in memory (`neo.protocol.months`), the rest from Parquet
-(`neo.protocol.lake.LakeSource`), with the same answers. Before answering it checks that the lake
-holds everything the request asks (`neo.protocol.coverage`); when it does not, the reply is error
--1000 (Tushare's "malformed request" class: fix the request, do not retry) whose one-line message
-names the dataset, what is missing and the `neo download` command that fills it. APIs neo has no
-dataset for get Tushare's unknown-API reply.
+(`neo.protocol.lake.LakeSource`), with the same answers; minute bars (a dataset per freq, the
+request's freq picking one) from Parquet, their window cut as the simulator cuts it
+(`neo.protocol.minutes`). Before answering it checks that the lake holds everything the request
+asks (`neo.protocol.coverage`); when it does not, the reply is error -1000 (Tushare's "malformed
+request" class: fix the request, do not retry) whose one-line message names the dataset, what is
+missing and the `neo download` command that fills it. APIs neo has no dataset for get Tushare's
+unknown-API reply.
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 
 import orjson
 
 from neo.core.config import Settings
+from neo.core.dates import beijing_now
 from neo.core.errors import UsageError, check_exists
-from neo.datasets import row_cap, spec_for_api
+from neo.datasets import DatasetSpec, row_cap, spec_for_api
 from neo.datasets.spec import api_schemas
+from neo.protocol import minutes
 from neo.protocol.core import Call, Page, ProtocolError, Query, Service, ok_reply
 from neo.protocol.coverage import Coverage
 from neo.protocol.http import ProtocolHTTPServer, in_background, serve_until_interrupted
-from neo.protocol.lake import Lake, LakeSource
+from neo.protocol.lake import Lake, LakeSource, dataset_of
 from neo.protocol.months import Months
 from neo.protocol.rules import rule_for
 
@@ -73,29 +78,42 @@ class LakeService(Service):
     explain_malformed = True
 
     def __init__(
-        self, settings: Settings, token: str | None = None, cache_mb: int = 256, months_mb: int = MONTHS_MB
+        self,
+        settings: Settings,
+        token: str | None = None,
+        cache_mb: int = 256,
+        months_mb: int = MONTHS_MB,
+        now: Callable[[], datetime] = beijing_now,
     ) -> None:
         check_exists(settings.home)  # a reading command: it creates nothing, a data root least of all
         self.settings = settings
         self.token = token
+        self.now = now
         self.lake = Lake(settings)
         self.source = LakeSource(self.lake)
         self.months = Months(self.lake, months_mb << 20)
-        self.coverage = Coverage(self.lake)
+        self.coverage = Coverage(self.lake, now)
         self.cache = ReplyCache(cache_mb << 20) if cache_mb > 0 else None
 
     def knows(self, api: str) -> bool:
-        spec = spec_for_api(api)
-        # Minute bars are not served from the lake yet: one API, a dataset per freq (issue 23).
-        return api in api_schemas() and rule_for(api) is not None and spec is not None and spec.freq is None
+        return api in api_schemas() and rule_for(api) is not None and spec_for_api(api) is not None
 
     def cap(self, api: str) -> int:
         return row_cap(api, self.settings.row_caps)
 
+    def resolve(self, query: Query) -> tuple[DatasetSpec, Query]:
+        """The dataset `query` reads (a minute API's: the one of its freq), and the query as the lake
+        answers it: a minute request's filters are its code and its window of bars, the open ends
+        closed as of now (`neo.protocol.minutes`). Resolving a resolved query changes nothing."""
+        spec = dataset_of(query)
+        assert spec is not None  # knows() lets through only APIs with a dataset; freq is checked
+        if query.rule.moments:
+            query = minutes.bounded(query, self.now().date())
+        return spec, query
+
     def page(self, query: Query) -> Page:
         """One page of `query`, or ProtocolError(INCOMPLETE) when the lake lacks part of it."""
-        spec = spec_for_api(query.api)
-        assert spec is not None
+        spec, query = self.resolve(query)
         with self.lake.pinned():
             gap = self.coverage.gap(spec, query)
             if gap is not None:
@@ -104,6 +122,7 @@ class LakeService(Service):
             return held if held is not None else self.source.page(query)
 
     def answer(self, call: Call, query: Query) -> bytes:
+        _, query = self.resolve(query)
         with self.lake.pinned():
             key = None
             if self.cache is not None:
@@ -112,6 +131,7 @@ class LakeService(Service):
                     query.names,
                     sorted(query.params.items()),
                     sorted(query.aliased.items()),
+                    query.filters,  # a minute request without dates: its window moves with the day
                 ]
                 key = orjson.dumps([self.lake.signature(), *request, query.offset, query.limit], default=str)
                 hit = self.cache.get(key)

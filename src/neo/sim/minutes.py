@@ -55,7 +55,8 @@ Request semantics (the unverified points of MINUTES.md are ``MinuteOptions``):
   last ``default_days`` (10) calendar days up to the market's end (EXT, unverified; None: the whole
   range). Rows newest first (descending trade_time, then ts_code); the row cap (8000) returns the
   newest rows and limit/offset page the rest, as for every other API of the simulator. Other
-  params (a ``trade_time`` or ``open`` filter...) are ignored.
+  params (a ``trade_time`` or ``open`` filter...) are ignored. The window's rule is the protocol's
+  (``neo.protocol.minutes``), which ``neo serve`` reads too.
 
 Measured with ``make bench-sim`` (1,000 stocks, 2024; three runs on the shared 2-core machine at
 load averages 5-10): the generator alone makes 0.7-1.5M 1min rows/s (a year of 1,000 stocks, 58M
@@ -71,6 +72,7 @@ import datetime as dt
 import numpy as np
 
 from neo.protocol.core import ProtocolError, Query, split_values
+from neo.protocol.minutes import DEFAULT_DAYS, MSG_ONE_CODE, window
 from neo.sim.bars import bars
 from neo.sim.state import Dataset, Frame, Generated, MarketView, State, empty, obj, salt
 
@@ -87,8 +89,6 @@ __all__ = [
     "one_minute_bars",
 ]
 
-# The simulator's wording (code -1000, like a bad freq): no reply to a comma list is on record.
-MSG_ONE_CODE = "ts_code takes one code, not {value!r}"
 BARS = 241  # 1min bars a day: 09:30 + 120 + 120
 _J = np.arange(BARS)
 # The closing call auction (14:57-15:00): SZSE since 2006, SSE stocks since 2018-08-20 (MINUTES.md).
@@ -100,7 +100,7 @@ class MinuteOptions:
     """The simulator's answers where MINUTES.md marks Tushare's behaviour unverified."""
 
     bare_end_inclusive: bool = False  # end_date '2023-08-25' includes that day (default: excludes)
-    default_days: int | None = 10  # calendar days served without dates; None: the whole range
+    default_days: int | None = DEFAULT_DAYS  # calendar days served without dates; None: the whole range
     auction_row: bool = True  # the 09:30 auction a row of its own; False folds it into the first bar
     multi_code: bool = False  # serve 'a,b' ts_code lists (default: error -1000)
 
@@ -388,24 +388,9 @@ def generate(
     return aggregate(one_minute_bars(daily.bars.take(rows), rngs), freq, auction_row)
 
 
-def _moment(value: object) -> str | None:
-    """A start_date/end_date as text to compare trade_time with; 'YYYYMMDD' read as 'YYYY-MM-DD'."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if len(text) == 8 and text.isdigit():
-        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
-    return text
-
-
 def _window(market: MarketView, params: dict[str, object], options: MinuteOptions) -> tuple[str, str]:
-    lo, hi = _moment(params.get("start_date")), _moment(params.get("end_date"))
-    if lo is None and hi is None and options.default_days:
-        first = market.end - dt.timedelta(days=options.default_days - 1)
-        return first.isoformat(), f"{market.end.isoformat()} 23:59:59"
-    if hi is not None and len(hi) == 10 and options.bare_end_inclusive:
-        hi += " 23:59:59"
-    return lo or "", hi or "9999"
+    """The request's window as `neo serve` reads it too, the market's last day as today."""
+    return window(params, market.end, options.default_days, options.bare_end_inclusive)
 
 
 def _dashed(ymd: str) -> str:
