@@ -685,11 +685,14 @@ class Opener:
 
 def neo_connect_settings(home: Path) -> dict[str, str]:
     """The DuckDB settings neo.connect() applies: those of its connection that differ from a plain
-    read-only connection's to the same metadata.db (opened one after the other: DuckDB refuses two
-    configurations of one file in a process)."""
+    in-memory connection's with the same metadata.db attached read-only and in use, as neo.connect()
+    opens it (opened one after the other: DuckDB refuses two configurations of one file in a
+    process)."""
     sql = "SELECT name, value FROM duckdb_settings()"
-    con = duckdb.connect(str(home / "metadata.db"), read_only=True)
+    con = duckdb.connect()
     try:
+        con.execute(f"ATTACH {lit(str(home / 'metadata.db'))} AS metadata (READ_ONLY)")
+        con.execute("USE metadata")
         plain = dict(con.sql(sql).fetchall())
     finally:
         con.close()
