@@ -24,6 +24,7 @@ Usage: python bench/bench_cli.py [--rounds 7] [--lake DATA_ROOT] [--workdir DIR]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import socket
@@ -151,8 +152,19 @@ def large_lake(home: Path) -> Lake:
         f"{[str(p) for p in manifest.live_files(lake, DATASETS['trade_cal'])]})"
     ).fetchall()
     end, start = ends[0][0], first[0][0]
+    extra = {"NEO_HISTORY_START": start}
+    # The last day the lake's daily holds, not the calendar's last open day: bench_query's states
+    # (a) and (b) were downloaded to D-1 with a calendar that runs to D.
+    if daily := [str(p) for p in manifest.live_files(lake, DATASETS["daily"])]:
+        end = duckdb.sql(f"SELECT strftime(max(trade_date), '%Y%m%d') FROM read_parquet({daily})").fetchall()[
+            0
+        ][0]
+    # The indices the lake's index_weight holds (bench_query downloads CSI 300 only), not the default list.
+    if weights := [str(p) for p in manifest.live_files(lake, DATASETS["index_weight"])]:
+        codes = duckdb.sql(f"SELECT DISTINCT index_code FROM read_parquet({weights}) ORDER BY 1").fetchall()
+        extra["NEO_INDICES"] = json.dumps([c[0] for c in codes])
     data = [d for d in held if DATASETS[d].date_column is not None and d not in ("trade_cal",)]
-    return Lake("large", home, 3.0, [*data, "--end", end], env_for(home, {"NEO_HISTORY_START": start}))
+    return Lake("large", home, 3.0, [*data, "--end", end], env_for(home, extra))
 
 
 def report(results: dict[str, dict[str, list[float]]], lakes: dict[str, Lake], rounds: int) -> list[str]:
