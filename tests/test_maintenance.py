@@ -84,3 +84,20 @@ def test_the_maint_queue_compacts_at_its_sync_when_it_pays(sim: Sim, tmp_path: P
     with AppContainer(settings) as c:
         QueuedPipeline(c)._sync()  # the body of the sync task, periodic or queued by `neo dl`
     assert due(settings) == [] and fresh_per_partition(settings, "daily") == {}
+
+
+def test_a_download_that_pulls_rows_again_compacts_them_so_the_view_reads_plain_files(
+    sim: Sim, tmp_path: Path
+) -> None:
+    server = sim(end=END)
+    settings = settings_for(server, tmp_path, compact_after_files=5)
+    day = date(2024, 1, 10)
+    with AppContainer(settings) as c:
+        runner.download(c, datasets=["daily"], end=day)  # 7 days: compacted at its end
+        runner.download(c, datasets=["daily"], end=date(2024, 1, 12))  # two more: they wait
+        assert fresh_per_partition(settings, "daily") == {"year=2024": 2}
+        before = rows(settings)["daily"]
+        summary = runner.download(c, datasets=["daily"], start=day, end=day, refetch=True)
+    assert [r.dataset for r in summary.compacted] == ["daily"]  # one re-pulled day is enough
+    assert not manifest.live(settings.lake_dir, get("daily")).contested()  # no window left
+    assert rows(settings)["daily"] == before and due(settings) == []

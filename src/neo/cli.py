@@ -131,7 +131,8 @@ def download(
     A full or read-only disk, or a rejected token, stops the run with one line; what was written
     stays, and the same command finishes the rest. At the end it compacts the datasets where a
     partition holds more than compact_after_files new files (a history download, or a week of
-    daily runs), so queries read a few large files.
+    daily runs) or rows downloaded again (re-pulled report periods), so queries read a few large
+    files, each key once.
     """
     from rich.console import Console
     from rich.table import Table
@@ -313,7 +314,8 @@ def compact(
 ) -> None:
     """Merge each partition's small files into a few large ones: latest row per key, sorted by
     month (minute bars: day), then ts_code and date. Out of core within compact_memory_limit.
-    `neo download` does it by itself once a partition holds more than compact_after_files new files.
+    `neo download` does it by itself once a partition holds more than compact_after_files new
+    files, or rows downloaded again.
 
     Safe while downloads and queries run; partitions already compact are skipped. The files it
     replaces stay until `neo vacuum` (after the grace period), so running queries keep working.

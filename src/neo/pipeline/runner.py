@@ -244,14 +244,18 @@ def _until_done(
 
 def _finish(settings: Settings, datasets: list[str] | None, show: Progress) -> list[CompactResult]:
     """After a complete run: metadata.db if this data root never had one, and compaction of the
-    datasets whose fresh files piled up (a history merges for minutes)."""
+    datasets whose fresh files piled up (a history merges for minutes) or hold rows downloaded
+    again (maintenance.due)."""
     if not settings.metadata_db.exists():
         sync(settings)
     todo = due(settings, [get(n) for n in datasets] if datasets else None)
     if not todo:
         return []
     names = ", ".join(spec.name for spec in todo)
-    show.say(f"compacting {names}: a partition holds more than {settings.compact_after_files} new files")
+    show.say(
+        f"compacting {names}: more than {settings.compact_after_files} new files in a partition, "
+        "or rows downloaded again"
+    )
 
     def merged(dataset: str, part: PartitionResult) -> None:
         show.say(f"  {dataset}/{part.partition}: {part.files_in} files -> {part.files_out}")
