@@ -169,7 +169,7 @@ def large_lake(home: Path) -> Lake:
 
 def report(results: dict[str, dict[str, list[float]]], lakes: dict[str, Lake], rounds: int) -> list[str]:
     lines = [
-        "# neo's own commands against the CLI's start-up floor (make bench-cli)",
+        "## neo's own commands against the CLI's start-up floor (`make bench-cli`)",
         "",
         f"{platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"DuckDB {duckdb.__version__}; load average at the end {os.getloadavg()[0]:.1f}. "

@@ -489,6 +489,8 @@ def report(r: Results, clock: Clock, started: datetime, command: str, work: Path
     lines += bytes_section(n, big)
     lines += query_workload_section()
     lines += serve_section()
+    lines += minutes_section()
+    lines += commands_section()
     lines += [
         "## Sizes",
         "",
@@ -709,6 +711,8 @@ def mb1(x: float) -> str:
 
 QUERY_RESULTS = REPO / "bench" / "results" / "query.md"
 SERVE_RESULTS = REPO / "bench" / "results" / "serve.md"
+MINS_RESULTS = REPO / "bench" / "results" / "mins.md"
+CLI_RESULTS = REPO / "bench" / "results" / "cli.md"
 
 
 def included_section(title: str, results: Path, target: str) -> list[str]:
@@ -736,6 +740,16 @@ def query_workload_section() -> list[str]:
 def serve_section() -> list[str]:
     """`neo serve` against the simulator: it downloads its own lake from a simulator of its own."""
     return included_section("neo serve against the simulator", SERVE_RESULTS, "bench-serve")
+
+
+def minutes_section() -> list[str]:
+    """Minute bars at scale: 1,000 stocks x a year of 1min bars through the pipeline (`make bench-mins`)."""
+    return included_section("Minute bars at scale", MINS_RESULTS, "bench-mins")
+
+
+def commands_section() -> list[str]:
+    """neo's own commands (status, report, a download with nothing to do) against `neo datasets`."""
+    return included_section("neo's own commands against the CLI's start-up floor", CLI_RESULTS, "bench-cli")
 
 
 def writes_section(r: Results, n: Scale, big: Scale) -> list[str]:
