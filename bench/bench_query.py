@@ -256,8 +256,8 @@ def macro_statements() -> list[str]:
     when created)."""
     wanted = {f"{s}_asof" for s in STATEMENTS} | {"fundamentals_asof", "index_members_asof"}
     return [
-        sql
-        for name, sql in zip(research.macros(), research.macro_statements(), strict=True)
+        f"CREATE MACRO {q(name)}({', '.join(params)}) AS TABLE {body}"
+        for name, (params, body) in research.macros().items()
         if name in wanted
     ]
 

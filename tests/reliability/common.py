@@ -38,6 +38,8 @@ FAST_ENV = {
     "NEO_MINUTE_STOCKS": '["all"]',
     "NEO_MINUTE_INDICES": '["000300.SH", "000905.SH"]',
 }
+# The same, for scenarios that build their Settings in-process.
+MINUTE_SETTINGS: dict[str, Any] = {"minute_stocks": ["all"], "minute_indices": ["000300.SH", "000905.SH"]}
 
 
 def market(scale: Scale, **overrides: Any) -> SimConfig:

@@ -21,7 +21,15 @@ from neo.pipeline import runner
 from neo.pipeline.container import AppContainer
 from neo.sim.server import SimHTTPServer
 from tests.conftest import client_settings
-from tests.reliability.common import assert_one_line_error, env_for, lake_problems, market, neo, settings_of
+from tests.reliability.common import (
+    MINUTE_SETTINGS,
+    assert_one_line_error,
+    env_for,
+    lake_problems,
+    market,
+    neo,
+    settings_of,
+)
 from tests.reliability.conftest import DATASETS, START, Scale
 from tests.reliability.reference import compare
 
@@ -39,7 +47,7 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[str], None]]:
     """A tmpfs at tmp_path/disk; the fixture's value re-mounts it with other options (size=, ro, rw)."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    out = _mount(disk, "size=64m")
+    out = _mount(disk, "size=512m")  # room for every dataset of the full scale, minute bars included
     if out.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({out.stderr.strip()}); the injected-fault test covers this")
 
@@ -100,7 +108,7 @@ def test_a_full_disk_stops_with_one_clear_line_and_a_rerun_completes(
     assert last.startswith("error: cannot write to the data root: no space left on the device"), out.stderr
     assert_nothing_half_written(home)
     assert assert_subset_of_reference(home, server, scale) > 0  # the disk really filled up mid-way
-    small_disk("size=64m")
+    small_disk(f"size={needed * 2}")
     again = neo("download", *DATASETS, "--end", end, env=env)
     assert again.returncode == 0 and " 0 failed" in again.stdout, again.stderr
     assert lake_problems(home, server, scale.end) == {}
@@ -144,7 +152,13 @@ def test_an_injected_write_error_stops_the_run_and_leaves_the_request_pending(
     )
     server = sim(**vars(market(scale)))
     settings = client_settings(
-        server, tmp_path / "data", fsync=False, history_start="20240101", sync_minutes=0, compact_cron=""
+        server,
+        tmp_path / "data",
+        fsync=False,
+        history_start="20240101",
+        sync_minutes=0,
+        compact_cron="",
+        **MINUTE_SETTINGS,
     )
     real_write = writer_module.pq.write_table
     written = []
