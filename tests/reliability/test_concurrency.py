@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from neo.datasets import get
 from neo.sim.server import SimHTTPServer
 from tests.reliability.common import env_for, lake_problems, market, neo
 from tests.reliability.conftest import DATASETS, Scale
@@ -135,5 +136,8 @@ def test_ingestion_compaction_vacuum_and_queries_at_once(
         f"{server.sim.snapshot().get('revised_rows', 0)} rows revised at the source"
     )
     assert lake_problems(home, server, scale.end) == {}
-    verify = neo("verify", env=env)
+    # The source revises daily bars but generates minute bars from the original ones, so minute
+    # days no longer add up to their revised daily bar: verify rightly names those, and the minute
+    # datasets are checked against the reference above and by tests/reliability/test_minutes.py.
+    verify = neo("verify", *(d for d in DATASETS if get(d).freq is None), env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
