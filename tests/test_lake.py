@@ -508,6 +508,8 @@ def test_the_publisher_waits_nine_times_its_last_sync_before_the_next(
 
     def slow_sync(_: Settings) -> None:
         started.append(time.monotonic())
+        # A sync that takes at least 0.1 s: the assertion is a lower bound on the gap, which a
+        # loaded machine can only lengthen, so the sleep cannot make this test flaky.
         time.sleep(0.1)
 
     monkeypatch.setattr(catalog, "sync", slow_sync)
